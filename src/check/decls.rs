@@ -1,0 +1,378 @@
+//! Declarations: type names and their sizes, value constraints, and the rules that differ between data
+//! (anything a file can hold) and latents (continuous quantities a sampler can move).
+
+use super::types::show_shape;
+use super::{Checker, DeclInfo, Dep, Dim, Elem, Form, Global, Info, Structure, Ty};
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::syntax::ast::*;
+
+const TYPE_NAMES: &[&str] = &[
+    "int",
+    "real",
+    "vector",
+    "matrix",
+    "field",
+    "simplex",
+    "ordered",
+    "positive_ordered",
+    "sparse_matrix",
+];
+
+impl<'p> Checker<'p> {
+    pub(super) fn check_decls(&mut self) {
+        // Data first: their types give the sizes every other declaration uses.
+        for i in 0..self.data.len() {
+            let info = self.decl(self.data[i], false);
+            self.data_decls.push(info);
+        }
+        for i in 0..self.latents.len() {
+            let info = self.decl(self.latents[i], true);
+            self.latent_decls.push(info);
+        }
+    }
+
+    fn decl(&mut self, d: &'p Decl, latent: bool) -> Option<DeclInfo> {
+        let (ty, structure, spacing) = self.resolve_type(&d.ty)?;
+        if latent {
+            if ty.elem == Elem::Int {
+                self.error(
+                    Diagnostic::error(d.ty.span, format!("latent `{}` is an integer", d.name.name))
+                        .with_label("latents must be continuous")
+                        .with_note("NUTS and L-BFGS move continuously; a discrete unknown has no gradient")
+                        .with_help("marginalise the discrete quantity out, or declare it `real`"),
+                );
+                return None;
+            }
+            if ty.form == Form::Sparse {
+                self.error(
+                    Diagnostic::error(d.ty.span, "a sparse matrix cannot be a latent")
+                        .with_label("only data may be sparse")
+                        .with_help("declare the nonzero values as a latent vector and build the operator from them"),
+                );
+                return None;
+            }
+        } else if let Some(prior) = &d.prior {
+            self.error(
+                Diagnostic::error(prior.span, format!("data `{}` cannot have a prior", d.name.name))
+                    .with_label("a prior on data")
+                    .with_help(format!(
+                        "to infer `{}`, declare it in the `latent` block",
+                        d.name.name
+                    )),
+            );
+        }
+        let (lower, upper) = self.constraints(d, &ty, structure, latent)?;
+        Some(DeclInfo {
+            name: d.name.name.clone(),
+            ty,
+            structure,
+            spacing,
+            lower,
+            upper,
+            span: d.span,
+        })
+    }
+
+    /// A type expression → type, structural constraint and (for fields) the spacing expression.
+    fn resolve_type(&mut self, t: &'p TypeExpr) -> Option<(Ty, Structure, Option<ExprId>)> {
+        let name = t.name.name.as_str();
+        if !TYPE_NAMES.contains(&name) {
+            let mut d = Diagnostic::error(t.name.span, format!("unknown type `{name}`"))
+                .with_label("not a type")
+                .with_note(format!("the types are: {}", TYPE_NAMES.join(", ")));
+            if let Some(hint) = did_you_mean(name, TYPE_NAMES.iter().copied()) {
+                d = d.with_help(hint);
+            }
+            self.error(d);
+            return None;
+        }
+        let mut dims = vec![];
+        let mut spacing = None;
+        let mut ok = true;
+        for a in &t.args {
+            match &a.name {
+                None => match self.dim_of(&a.value) {
+                    Some(d) => dims.push(d),
+                    None => ok = false,
+                },
+                Some(n) if n.name == "spacing" && name == "field" => spacing = Some(&a.value),
+                Some(n) => {
+                    let hint = if name == "field" {
+                        "a field accepts `spacing = ...`"
+                    } else {
+                        "sizes are written without names, e.g. `matrix[r, c]`"
+                    };
+                    self.error(
+                        Diagnostic::error(n.span, format!("`{name}` has no option `{}`", n.name))
+                            .with_label("unknown option")
+                            .with_help(hint),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let rank = dims.len();
+        let (want, example): (std::ops::RangeInclusive<usize>, &str) = match name {
+            "int" | "real" => (0..=8, "`real`, or an array `real[n, m]`"),
+            "vector" | "simplex" | "ordered" | "positive_ordered" => (1..=1, "`vector[n]`"),
+            "matrix" | "sparse_matrix" => (2..=2, "`matrix[r, c]`"),
+            _ => (1..=3, "`field[n1]`, `field[n1, n2]` or `field[n1, n2, n3]`"),
+        };
+        if !want.contains(&rank) {
+            let msg = format!("`{name}` takes {} size{}, but {rank} {} given",
+                if want.start() == want.end() { want.start().to_string() } else { format!("{} to {}", want.start(), want.end()) },
+                if *want.end() == 1 { "" } else { "s" },
+                if rank == 1 { "was" } else { "were" });
+            self.error(
+                Diagnostic::error(t.span, msg)
+                    .with_label("wrong number of sizes")
+                    .with_help(format!("write {example}")),
+            );
+            return None;
+        }
+        let elem = if name == "int" { Elem::Int } else { Elem::Real };
+        let form = match name {
+            "int" | "real" if rank == 0 => Form::Scalar,
+            "int" | "real" => Form::Array,
+            "matrix" => Form::Matrix,
+            "sparse_matrix" => Form::Sparse,
+            "field" => Form::Field,
+            _ => Form::Vector,
+        };
+        let structure = match name {
+            "simplex" => Structure::Simplex,
+            "ordered" => Structure::Ordered,
+            "positive_ordered" => Structure::PositiveOrdered,
+            _ => Structure::None,
+        };
+        let ty = Ty {
+            elem,
+            form,
+            shape: dims,
+        };
+        let spacing_id = match spacing {
+            None => None,
+            Some(s) => {
+                let info = self.expr(s)?;
+                let per_axis = info.ty.rank() == 1 && info.ty.shape[0].as_constant() == Some(rank as i64);
+                if !(info.ty.is_scalar() || per_axis) || info.dep != Dep::Data {
+                    self.error(
+                        Diagnostic::error(s.span, "a field's spacing must be data: one number, or one per axis")
+                            .with_label(format!("this is {} ({})", info.ty, dep_word(info.dep)))
+                            .with_help(format!("write `spacing = 2.5` or a list of {rank} numbers")),
+                    );
+                    return None;
+                }
+                Some(s.id)
+            }
+        };
+        Some((ty, structure, spacing_id))
+    }
+
+    /// A size expression: integer literals and data integers combined with `+`, `-` and `*`.
+    pub(super) fn dim_of(&mut self, e: &Expr) -> Option<Dim> {
+        match &e.kind {
+            ExprKind::Int(v) if *v >= 0 => Some(Dim::constant(*v)),
+            ExprKind::Int(_) => {
+                self.error(Diagnostic::error(e.span, "a size cannot be negative").with_label("negative size"));
+                None
+            }
+            ExprKind::Name(n) => match self.globals.get(n).copied() {
+                Some(Global::Data(i)) => {
+                    let decl = self.data[i];
+                    let is_int = decl.ty.name.name == "int" && decl.ty.args.is_empty();
+                    if is_int {
+                        self.record(e, Info { ty: Ty::int(), dep: Dep::Data });
+                        Some(Dim::var(n))
+                    } else {
+                        self.error(
+                            Diagnostic::error(e.span, format!("`{n}` cannot be a size"))
+                                .with_label(format!("`{n}` is declared `{}`", type_text(&decl.ty)))
+                                .with_help("sizes are data declared `int`"),
+                        );
+                        None
+                    }
+                }
+                Some(g) => {
+                    self.error(
+                        Diagnostic::error(e.span, format!("`{n}` cannot be a size"))
+                            .with_label(format!("`{n}` is {}", g.describe()))
+                            .with_help("sizes must be known before sampling: use data declared `int`"),
+                    );
+                    None
+                }
+                None => {
+                    self.unknown_name(n, e.span, "size");
+                    None
+                }
+            },
+            ExprKind::Binary(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), a, b) => {
+                let (a, b) = (self.dim_of(a)?, self.dim_of(b)?);
+                let r = match op {
+                    BinOp::Add => a.add(&b),
+                    BinOp::Sub => a.sub(&b),
+                    _ => a.mul(&b),
+                }?;
+                self.record(e, Info { ty: Ty::int(), dep: Dep::Data });
+                Some(r)
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(e.span, "a size must be an integer built from literals and data integers")
+                        .with_label("not a size")
+                        .with_help("write sizes such as `n`, `n + 1` or `nx * ny`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The size an integer expression denotes, if it can be written symbolically; reports nothing.
+    pub(super) fn try_dim(&self, e: &Expr) -> Option<Dim> {
+        match &e.kind {
+            ExprKind::Int(v) => Some(Dim::constant(*v)),
+            ExprKind::Name(n) if self.lookup_local(n).is_none() => match self.globals.get(n) {
+                Some(Global::Data(i)) => {
+                    let decl = self.data[*i];
+                    (decl.ty.name.name == "int" && decl.ty.args.is_empty()).then(|| Dim::var(n))
+                }
+                _ => None,
+            },
+            ExprKind::Binary(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), a, b) => {
+                let (a, b) = (self.try_dim(a)?, self.try_dim(b)?);
+                match op {
+                    BinOp::Add => a.add(&b),
+                    BinOp::Sub => a.sub(&b),
+                    _ => a.mul(&b),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn constraints(
+        &mut self,
+        d: &'p Decl,
+        ty: &Ty,
+        structure: Structure,
+        latent: bool,
+    ) -> Option<(Option<ExprId>, Option<ExprId>)> {
+        let mut lower: Option<&Expr> = None;
+        let mut upper: Option<&Expr> = None;
+        for c in &d.constraints {
+            if structure != Structure::None {
+                self.error(
+                    Diagnostic::error(c.span, format!("`{}` already constrains `{}`", d.ty.name.name, d.name.name))
+                        .with_label("a bound cannot be added to this type")
+                        .with_help("drop the bound, or declare a plain `vector` with bounds"),
+                );
+                return None;
+            }
+            let (lo, hi) = match &c.kind {
+                ConstraintKind::Lower(e) => (Some(e), None),
+                ConstraintKind::Upper(e) => (None, Some(e)),
+                ConstraintKind::Interval(a, b) => (Some(a), Some(b)),
+            };
+            for (new, slot, what) in [(lo, &mut lower, "lower"), (hi, &mut upper, "upper")] {
+                if let Some(e) = new {
+                    if let Some(prev) = slot {
+                        let d2 = Diagnostic::error(e.span, format!("`{}` has two {what} bounds", d.name.name))
+                            .with_label(format!("second {what} bound"))
+                            .with_secondary(prev.span, format!("first {what} bound"));
+                        self.error(d2);
+                        return None;
+                    }
+                    *slot = Some(e);
+                }
+            }
+        }
+        let mut ok = true;
+        for b in [lower, upper].into_iter().flatten() {
+            if b.names().iter().any(|(n, _)| *n == d.name.name) {
+                self.error(
+                    Diagnostic::error(b.span, format!("a bound of `{}` cannot depend on `{}` itself", d.name.name, d.name.name))
+                        .with_label("circular bound"),
+                );
+                ok = false;
+                continue;
+            }
+            let Some(info) = self.expr(b) else {
+                ok = false;
+                continue;
+            };
+            let fits = info.ty.is_scalar()
+                || super::types::broadcast(&info.ty.shape, &ty.shape).as_deref() == Some(&ty.shape[..]);
+            if !fits {
+                self.error(
+                    Diagnostic::error(b.span, format!("this bound does not fit the shape of `{}`", d.name.name))
+                        .with_label(format!("bound has shape {}", show_shape(&info.ty.shape)))
+                        .with_secondary(d.ty.span, format!("`{}` has shape {}", d.name.name, show_shape(&ty.shape)))
+                        .with_help("a bound is one number, or one per element"),
+                );
+                ok = false;
+            }
+            if !latent && info.dep == Dep::Latent {
+                self.error(
+                    Diagnostic::error(b.span, "a bound on data cannot depend on latents")
+                        .with_label("depends on a latent"),
+                );
+                ok = false;
+            }
+        }
+        if let (Some(lo), Some(hi)) = (lower, upper) {
+            if let (Some(a), Some(b)) = (const_real(lo), const_real(hi)) {
+                if a >= b {
+                    self.error(
+                        Diagnostic::error(lo.span.to(hi.span), format!("empty interval for `{}`", d.name.name))
+                            .with_label(format!("the lower bound {a} is not below the upper bound {b}"))
+                            .with_help("swap the bounds, or fix the typo"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some((lower.map(|e| e.id), upper.map(|e| e.id)))
+    }
+}
+
+/// The value of an expression made only of literals, for checks that need numbers (empty intervals,
+/// negative weights, prior supports).
+pub(super) fn const_real(e: &Expr) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Int(v) => Some(*v as f64),
+        ExprKind::Real(v) => Some(*v),
+        ExprKind::Neg(a) => Some(-const_real(a)?),
+        ExprKind::Binary(op, a, b) => {
+            let (a, b) = (const_real(a)?, const_real(b)?);
+            let v = match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul | BinOp::ElemMul => a * b,
+                BinOp::Div | BinOp::ElemDiv => a / b,
+                BinOp::Pow => a.powf(b),
+                _ => return None,
+            };
+            v.is_finite().then_some(v)
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn dep_word(dep: Dep) -> &'static str {
+    match dep {
+        Dep::Data => "known from data",
+        Dep::Latent => "depends on latents",
+    }
+}
+
+/// The type as written, for messages.
+fn type_text(t: &TypeExpr) -> String {
+    if t.args.is_empty() {
+        t.name.name.clone()
+    } else {
+        format!("{}[...]", t.name.name)
+    }
+}

@@ -1,0 +1,31 @@
+//! mmi: a probabilistic programming language for multi-modal inversion.
+//!
+//! The compiler is one pipeline, each stage in its own module:
+//!
+//! ```text
+//! source ──syntax::parse──▶ AST (spans) ──check::check──▶ CheckedModel (types, shapes, dependence)
+//! ```
+//!
+//! Later stages (graph IR, passes, evaluation, inference, reports) extend this pipeline; see
+//! ARCHITECTURE.md for the code map. Every user-facing problem is a `diagnostic::Diagnostic` with a
+//! source span, rendered in one place.
+
+pub mod check;
+pub mod diagnostic;
+pub mod library;
+pub mod span;
+pub mod syntax;
+
+pub use check::{CheckOutput, CheckedModel};
+pub use diagnostic::Diagnostic;
+
+/// Parses and checks a model's source text.
+pub fn check_source(source: &str) -> CheckOutput {
+    match syntax::parse(source) {
+        Ok(program) => check::check(program),
+        Err(d) => CheckOutput {
+            model: None,
+            diagnostics: vec![d],
+        },
+    }
+}
