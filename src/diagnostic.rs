@@ -124,7 +124,12 @@ impl Diagnostic {
 }
 
 /// Renders many diagnostics, errors and warnings in source order.
-pub fn render_all(diagnostics: &[Diagnostic], file_name: &str, source: &str, color: bool) -> String {
+pub fn render_all(
+    diagnostics: &[Diagnostic],
+    file_name: &str,
+    source: &str,
+    color: bool,
+) -> String {
     let mut sorted: Vec<&Diagnostic> = diagnostics.iter().collect();
     sorted.sort_by_key(|d| (d.primary_span().start, std::cmp::Reverse(d.severity)));
     sorted
@@ -135,7 +140,10 @@ pub fn render_all(diagnostics: &[Diagnostic], file_name: &str, source: &str, col
 }
 
 /// "did you mean `x`?" for the closest of `candidates` to `name`, when one is close enough.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     // Short names allow fewer edits, so `n` does not suggest `m`.
     let allowed = match name.chars().count() {
         0..=2 => 0,

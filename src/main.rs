@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mmi", version, about = "Multi-modal inversion: one hidden state from many kinds of data")]
+#[command(
+    name = "mmi",
+    version,
+    about = "Multi-modal inversion: one hidden state from many kinds of data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,7 +67,11 @@ fn check(path: &PathBuf, print: bool, deny_warnings: bool) -> ExitCode {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: {} is not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to());
+                eprintln!(
+                    "error: {} is not UTF-8 text (invalid byte at offset {})",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                );
                 return ExitCode::from(2);
             }
         },
@@ -74,7 +82,10 @@ fn check(path: &PathBuf, print: bool, deny_warnings: bool) -> ExitCode {
     };
     let name = path.display().to_string();
     let out = mmi::check_source(&source);
-    eprint!("{}", mmi::diagnostic::render_all(&out.diagnostics, &name, &source, use_color()));
+    eprint!(
+        "{}",
+        mmi::diagnostic::render_all(&out.diagnostics, &name, &source, use_color())
+    );
     let errors = out.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = out.diagnostics.len() - errors;
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
@@ -95,7 +106,11 @@ fn check(path: &PathBuf, print: bool, deny_warnings: bool) -> ExitCode {
                 plural(model.latents.len(), "latent"),
                 plural(model.laws.len(), "law"),
                 plural(modalities, "modality").replace("modalitys", "modalities"),
-                if warnings > 0 { format!(", {}", plural(warnings, "warning")) } else { String::new() }
+                if warnings > 0 {
+                    format!(", {}", plural(warnings, "warning"))
+                } else {
+                    String::new()
+                }
             );
             if deny_warnings && warnings > 0 {
                 ExitCode::from(1)

@@ -38,7 +38,9 @@ impl<'p> Checker<'p> {
                 self.error(
                     Diagnostic::error(d.ty.span, format!("latent `{}` is an integer", d.name.name))
                         .with_label("latents must be continuous")
-                        .with_note("NUTS and L-BFGS move continuously; a discrete unknown has no gradient")
+                        .with_note(
+                            "NUTS and L-BFGS move continuously; a discrete unknown has no gradient",
+                        )
                         .with_help("marginalise the discrete quantity out, or declare it `real`"),
                 );
                 return None;
@@ -53,12 +55,15 @@ impl<'p> Checker<'p> {
             }
         } else if let Some(prior) = &d.prior {
             self.error(
-                Diagnostic::error(prior.span, format!("data `{}` cannot have a prior", d.name.name))
-                    .with_label("a prior on data")
-                    .with_help(format!(
-                        "to infer `{}`, declare it in the `latent` block",
-                        d.name.name
-                    )),
+                Diagnostic::error(
+                    prior.span,
+                    format!("data `{}` cannot have a prior", d.name.name),
+                )
+                .with_label("a prior on data")
+                .with_help(format!(
+                    "to infer `{}`, declare it in the `latent` block",
+                    d.name.name
+                )),
             );
         }
         let (lower, upper) = self.constraints(d, &ty, structure, latent)?;
@@ -122,10 +127,16 @@ impl<'p> Checker<'p> {
             _ => (1..=3, "`field[n1]`, `field[n1, n2]` or `field[n1, n2, n3]`"),
         };
         if !want.contains(&rank) {
-            let msg = format!("`{name}` takes {} size{}, but {rank} {} given",
-                if want.start() == want.end() { want.start().to_string() } else { format!("{} to {}", want.start(), want.end()) },
+            let msg = format!(
+                "`{name}` takes {} size{}, but {rank} {} given",
+                if want.start() == want.end() {
+                    want.start().to_string()
+                } else {
+                    format!("{} to {}", want.start(), want.end())
+                },
                 if *want.end() == 1 { "" } else { "s" },
-                if rank == 1 { "was" } else { "were" });
+                if rank == 1 { "was" } else { "were" }
+            );
             self.error(
                 Diagnostic::error(t.span, msg)
                     .with_label("wrong number of sizes")
@@ -157,12 +168,16 @@ impl<'p> Checker<'p> {
             None => None,
             Some(s) => {
                 let info = self.expr(s)?;
-                let per_axis = info.ty.rank() == 1 && info.ty.shape[0].as_constant() == Some(rank as i64);
+                let per_axis =
+                    info.ty.rank() == 1 && info.ty.shape[0].as_constant() == Some(rank as i64);
                 if !(info.ty.is_scalar() || per_axis) || info.dep != Dep::Data {
                     self.error(
-                        Diagnostic::error(s.span, "a field's spacing must be data: one number, or one per axis")
-                            .with_label(format!("this is {} ({})", info.ty, dep_word(info.dep)))
-                            .with_help(format!("write `spacing = 2.5` or a list of {rank} numbers")),
+                        Diagnostic::error(
+                            s.span,
+                            "a field's spacing must be data: one number, or one per axis",
+                        )
+                        .with_label(format!("this is {} ({})", info.ty, dep_word(info.dep)))
+                        .with_help(format!("write `spacing = 2.5` or a list of {rank} numbers")),
                     );
                     return None;
                 }
@@ -177,7 +192,10 @@ impl<'p> Checker<'p> {
         match &e.kind {
             ExprKind::Int(v) if *v >= 0 => Some(Dim::constant(*v)),
             ExprKind::Int(_) => {
-                self.error(Diagnostic::error(e.span, "a size cannot be negative").with_label("negative size"));
+                self.error(
+                    Diagnostic::error(e.span, "a size cannot be negative")
+                        .with_label("negative size"),
+                );
                 None
             }
             ExprKind::Name(n) => match self.globals.get(n).copied() {
@@ -185,7 +203,13 @@ impl<'p> Checker<'p> {
                     let decl = self.data[i];
                     let is_int = decl.ty.name.name == "int" && decl.ty.args.is_empty();
                     if is_int {
-                        self.record(e, Info { ty: Ty::int(), dep: Dep::Data });
+                        self.record(
+                            e,
+                            Info {
+                                ty: Ty::int(),
+                                dep: Dep::Data,
+                            },
+                        );
                         Some(Dim::var(n))
                     } else {
                         self.error(
@@ -200,7 +224,9 @@ impl<'p> Checker<'p> {
                     self.error(
                         Diagnostic::error(e.span, format!("`{n}` cannot be a size"))
                             .with_label(format!("`{n}` is {}", g.describe()))
-                            .with_help("sizes must be known before sampling: use data declared `int`"),
+                            .with_help(
+                                "sizes must be known before sampling: use data declared `int`",
+                            ),
                     );
                     None
                 }
@@ -216,14 +242,23 @@ impl<'p> Checker<'p> {
                     BinOp::Sub => a.sub(&b),
                     _ => a.mul(&b),
                 }?;
-                self.record(e, Info { ty: Ty::int(), dep: Dep::Data });
+                self.record(
+                    e,
+                    Info {
+                        ty: Ty::int(),
+                        dep: Dep::Data,
+                    },
+                );
                 Some(r)
             }
             _ => {
                 self.error(
-                    Diagnostic::error(e.span, "a size must be an integer built from literals and data integers")
-                        .with_label("not a size")
-                        .with_help("write sizes such as `n`, `n + 1` or `nx * ny`"),
+                    Diagnostic::error(
+                        e.span,
+                        "a size must be an integer built from literals and data integers",
+                    )
+                    .with_label("not a size")
+                    .with_help("write sizes such as `n`, `n + 1` or `nx * ny`"),
                 );
                 None
             }
@@ -265,9 +300,12 @@ impl<'p> Checker<'p> {
         for c in &d.constraints {
             if structure != Structure::None {
                 self.error(
-                    Diagnostic::error(c.span, format!("`{}` already constrains `{}`", d.ty.name.name, d.name.name))
-                        .with_label("a bound cannot be added to this type")
-                        .with_help("drop the bound, or declare a plain `vector` with bounds"),
+                    Diagnostic::error(
+                        c.span,
+                        format!("`{}` already constrains `{}`", d.ty.name.name, d.name.name),
+                    )
+                    .with_label("a bound cannot be added to this type")
+                    .with_help("drop the bound, or declare a plain `vector` with bounds"),
                 );
                 return None;
             }
@@ -279,9 +317,12 @@ impl<'p> Checker<'p> {
             for (new, slot, what) in [(lo, &mut lower, "lower"), (hi, &mut upper, "upper")] {
                 if let Some(e) = new {
                     if let Some(prev) = slot {
-                        let d2 = Diagnostic::error(e.span, format!("`{}` has two {what} bounds", d.name.name))
-                            .with_label(format!("second {what} bound"))
-                            .with_secondary(prev.span, format!("first {what} bound"));
+                        let d2 = Diagnostic::error(
+                            e.span,
+                            format!("`{}` has two {what} bounds", d.name.name),
+                        )
+                        .with_label(format!("second {what} bound"))
+                        .with_secondary(prev.span, format!("first {what} bound"));
                         self.error(d2);
                         return None;
                     }
@@ -293,8 +334,14 @@ impl<'p> Checker<'p> {
         for b in [lower, upper].into_iter().flatten() {
             if b.names().iter().any(|(n, _)| *n == d.name.name) {
                 self.error(
-                    Diagnostic::error(b.span, format!("a bound of `{}` cannot depend on `{}` itself", d.name.name, d.name.name))
-                        .with_label("circular bound"),
+                    Diagnostic::error(
+                        b.span,
+                        format!(
+                            "a bound of `{}` cannot depend on `{}` itself",
+                            d.name.name, d.name.name
+                        ),
+                    )
+                    .with_label("circular bound"),
                 );
                 ok = false;
                 continue;
@@ -304,13 +351,20 @@ impl<'p> Checker<'p> {
                 continue;
             };
             let fits = info.ty.is_scalar()
-                || super::types::broadcast(&info.ty.shape, &ty.shape).as_deref() == Some(&ty.shape[..]);
+                || super::types::broadcast(&info.ty.shape, &ty.shape).as_deref()
+                    == Some(&ty.shape[..]);
             if !fits {
                 self.error(
-                    Diagnostic::error(b.span, format!("this bound does not fit the shape of `{}`", d.name.name))
-                        .with_label(format!("bound has shape {}", show_shape(&info.ty.shape)))
-                        .with_secondary(d.ty.span, format!("`{}` has shape {}", d.name.name, show_shape(&ty.shape)))
-                        .with_help("a bound is one number, or one per element"),
+                    Diagnostic::error(
+                        b.span,
+                        format!("this bound does not fit the shape of `{}`", d.name.name),
+                    )
+                    .with_label(format!("bound has shape {}", show_shape(&info.ty.shape)))
+                    .with_secondary(
+                        d.ty.span,
+                        format!("`{}` has shape {}", d.name.name, show_shape(&ty.shape)),
+                    )
+                    .with_help("a bound is one number, or one per element"),
                 );
                 ok = false;
             }
@@ -326,9 +380,14 @@ impl<'p> Checker<'p> {
             if let (Some(a), Some(b)) = (const_real(lo), const_real(hi)) {
                 if a >= b {
                     self.error(
-                        Diagnostic::error(lo.span.to(hi.span), format!("empty interval for `{}`", d.name.name))
-                            .with_label(format!("the lower bound {a} is not below the upper bound {b}"))
-                            .with_help("swap the bounds, or fix the typo"),
+                        Diagnostic::error(
+                            lo.span.to(hi.span),
+                            format!("empty interval for `{}`", d.name.name),
+                        )
+                        .with_label(format!(
+                            "the lower bound {a} is not below the upper bound {b}"
+                        ))
+                        .with_help("swap the bounds, or fix the typo"),
                     );
                     ok = false;
                 }

@@ -30,16 +30,21 @@ impl<'p> Checker<'p> {
             Lhs::Expr(e) => {
                 let info = self.expr(e);
                 let latent = match &e.kind {
-                    ExprKind::Name(n) if self.lookup_local(n).is_none() => match self.globals.get(n) {
-                        Some(Global::Latent(i)) => Some(*i),
-                        _ => None,
-                    },
+                    ExprKind::Name(n) if self.lookup_local(n).is_none() => {
+                        match self.globals.get(n) {
+                            Some(Global::Latent(i)) => Some(*i),
+                            _ => None,
+                        }
+                    }
                     _ => None,
                 };
                 (info, e.span, latent)
             }
             Lhs::Decl(d, i) => {
-                let info = self.latent_decls[i].as_ref().map(|di| Info { ty: di.ty.clone(), dep: Dep::Latent });
+                let info = self.latent_decls[i].as_ref().map(|di| Info {
+                    ty: di.ty.clone(),
+                    dep: Dep::Latent,
+                });
                 (info, d.name.span, Some(i))
             }
         };
@@ -58,9 +63,12 @@ impl<'p> Checker<'p> {
             }
             Role::Prior if lhs_info.dep == Dep::Data => {
                 self.error(
-                    Diagnostic::error(lhs_span, "a `~` statement on data is a likelihood and belongs in a `modality` block")
-                        .with_label("this is data")
-                        .with_help("wrap it: `modality name { ... }`"),
+                    Diagnostic::error(
+                        lhs_span,
+                        "a `~` statement on data is a likelihood and belongs in a `modality` block",
+                    )
+                    .with_label("this is data")
+                    .with_help("wrap it: `modality name { ... }`"),
                 );
                 ok = false;
             }
@@ -69,8 +77,14 @@ impl<'p> Checker<'p> {
         if spec.class == Class::FieldPrior {
             if role == Role::Likelihood {
                 self.error(
-                    Diagnostic::error(dist.name.span, format!("`{}` is a prior for latent fields, not a likelihood", spec.name))
-                        .with_label("used on data"),
+                    Diagnostic::error(
+                        dist.name.span,
+                        format!(
+                            "`{}` is a prior for latent fields, not a likelihood",
+                            spec.name
+                        ),
+                    )
+                    .with_label("used on data"),
                 );
                 return None;
             }
@@ -78,25 +92,36 @@ impl<'p> Checker<'p> {
             let rw = spec.name.starts_with("rw");
             if latent.is_none() || !(is_field || (rw && lhs_info.ty.rank() == 1)) {
                 self.error(
-                    Diagnostic::error(lhs_span, format!("`{}` is a prior for a latent `field`", spec.name))
-                        .with_label(format!("this is {}", lhs_info.ty))
-                        .with_help("declare the latent as `field[...]` and put the prior on it directly"),
+                    Diagnostic::error(
+                        lhs_span,
+                        format!("`{}` is a prior for a latent `field`", spec.name),
+                    )
+                    .with_label(format!("this is {}", lhs_info.ty))
+                    .with_help(
+                        "declare the latent as `field[...]` and put the prior on it directly",
+                    ),
                 );
                 return None;
             }
         }
         if spec.discrete && lhs_info.ty.elem != Elem::Int {
             self.error(
-                Diagnostic::error(lhs_span, format!("`{}` is a distribution of integers", spec.name))
-                    .with_label(format!("this is {}", lhs_info.ty))
-                    .with_help("declare counts and 0/1 outcomes as `int` data"),
+                Diagnostic::error(
+                    lhs_span,
+                    format!("`{}` is a distribution of integers", spec.name),
+                )
+                .with_label(format!("this is {}", lhs_info.ty))
+                .with_help("declare counts and 0/1 outcomes as `int` data"),
             );
             ok = false;
         }
         if spec.class == Class::Multivariate && lhs_info.ty.rank() == 0 {
             self.error(
-                Diagnostic::error(lhs_span, format!("`{}` is a distribution of vectors", spec.name))
-                    .with_label("this is a single number"),
+                Diagnostic::error(
+                    lhs_span,
+                    format!("`{}` is a distribution of vectors", spec.name),
+                )
+                .with_label("this is a single number"),
             );
             ok = false;
         }
@@ -119,9 +144,12 @@ impl<'p> Checker<'p> {
                 ParamKind::Scalar => info.ty.is_scalar(),
                 ParamKind::PerAxis => {
                     info.ty.is_scalar()
-                        || (info.ty.rank() == 1 && info.ty.shape[0].as_constant() == Some(lhs_shape.len() as i64))
+                        || (info.ty.rank() == 1
+                            && info.ty.shape[0].as_constant() == Some(lhs_shape.len() as i64))
                 }
-                ParamKind::Vector => info.ty.rank() == 1 && lhs_shape.last() == Some(&info.ty.shape[0]),
+                ParamKind::Vector => {
+                    info.ty.rank() == 1 && lhs_shape.last() == Some(&info.ty.shape[0])
+                }
                 ParamKind::SquareMatrix => {
                     info.ty.rank() == 2
                         && info.ty.shape[0] == info.ty.shape[1]
@@ -130,26 +158,39 @@ impl<'p> Checker<'p> {
             };
             if !fits {
                 let want = match param.kind {
-                    ParamKind::Elementwise => format!("one number or shape {}", show_shape(lhs_shape)),
+                    ParamKind::Elementwise => {
+                        format!("one number or shape {}", show_shape(lhs_shape))
+                    }
                     ParamKind::Scalar => "one number".to_string(),
-                    ParamKind::PerAxis => format!("one number, or {} (one per axis)", lhs_shape.len()),
-                    ParamKind::Vector => format!("a vector of length {}", lhs_shape.last().map(|d| d.to_string()).unwrap_or_default()),
+                    ParamKind::PerAxis => {
+                        format!("one number, or {} (one per axis)", lhs_shape.len())
+                    }
+                    ParamKind::Vector => format!(
+                        "a vector of length {}",
+                        lhs_shape.last().map(|d| d.to_string()).unwrap_or_default()
+                    ),
                     ParamKind::SquareMatrix => {
                         let k = lhs_shape.last().map(|d| d.to_string()).unwrap_or_default();
                         format!("a {k} x {k} matrix")
                     }
                 };
                 self.error(
-                    Diagnostic::error(arg.span, format!("`{}` of `{}` has the wrong shape", param.name, spec.name))
-                        .with_label(format!("this is {}, but it must be {want}", info.ty))
-                        .with_secondary(lhs_span, format!("the left side is {}", lhs_info.ty)),
+                    Diagnostic::error(
+                        arg.span,
+                        format!("`{}` of `{}` has the wrong shape", param.name, spec.name),
+                    )
+                    .with_label(format!("this is {}, but it must be {want}", info.ty))
+                    .with_secondary(lhs_span, format!("the left side is {}", lhs_info.ty)),
                 );
                 ok = false;
             }
             if param.int && info.ty.elem != Elem::Int {
                 self.error(
-                    Diagnostic::error(arg.span, format!("`{}` of `{}` must be an integer", param.name, spec.name))
-                        .with_label(format!("this is {}", info.ty)),
+                    Diagnostic::error(
+                        arg.span,
+                        format!("`{}` of `{}` must be an integer", param.name, spec.name),
+                    )
+                    .with_label(format!("this is {}", info.ty)),
                 );
                 ok = false;
             }
@@ -165,7 +206,9 @@ impl<'p> Checker<'p> {
         let mut d = Diagnostic::error(dist.name.span, format!("unknown distribution `{name}`"))
             .with_label("not a distribution");
         if crate::library::functions::lookup(name).is_some() || self.globals.contains_key(name) {
-            d = d.with_note(format!("`{name}` is a function or a value; the right of `~` must be a distribution"));
+            d = d.with_note(format!(
+                "`{name}` is a function or a value; the right of `~` must be a distribution"
+            ));
         }
         if let Some(h) = did_you_mean(name, distributions::names()) {
             d = d.with_help(h);
@@ -175,7 +218,11 @@ impl<'p> Checker<'p> {
     }
 
     /// Matches arguments to the distribution's parameters; `None` entries are omitted optional ones.
-    fn bind_dist_args<'a>(&mut self, spec: &DistSpec, dist: &'a DistCall) -> Option<Vec<Option<&'a Expr>>> {
+    fn bind_dist_args<'a>(
+        &mut self,
+        spec: &DistSpec,
+        dist: &'a DistCall,
+    ) -> Option<Vec<Option<&'a Expr>>> {
         let mut bound: Vec<Option<&Expr>> = vec![None; spec.params.len()];
         let mut given: Vec<Option<Span>> = vec![None; spec.params.len()];
         let mut next = 0;
@@ -184,11 +231,18 @@ impl<'p> Checker<'p> {
                 None => {
                     if next >= spec.params.len() {
                         self.error(
-                            Diagnostic::error(a.value.span, format!(
-                                "`{}` takes {} argument{}, but {} were given",
-                                spec.name, spec.params.len(), if spec.params.len() == 1 { "" } else { "s" }, dist.args.len()))
-                                .with_label("extra argument")
-                                .with_note(format!("its parameters are {}", spec.signature())),
+                            Diagnostic::error(
+                                a.value.span,
+                                format!(
+                                    "`{}` takes {} argument{}, but {} were given",
+                                    spec.name,
+                                    spec.params.len(),
+                                    if spec.params.len() == 1 { "" } else { "s" },
+                                    dist.args.len()
+                                ),
+                            )
+                            .with_label("extra argument")
+                            .with_note(format!("its parameters are {}", spec.signature())),
                         );
                         return None;
                     }
@@ -198,9 +252,12 @@ impl<'p> Checker<'p> {
                 Some(n) => match spec.params.iter().position(|p| p.name == n.name) {
                     Some(k) => k,
                     None => {
-                        let mut d = Diagnostic::error(n.span, format!("`{}` has no parameter `{}`", spec.name, n.name))
-                            .with_label("unknown parameter")
-                            .with_note(format!("its parameters are {}", spec.signature()));
+                        let mut d = Diagnostic::error(
+                            n.span,
+                            format!("`{}` has no parameter `{}`", spec.name, n.name),
+                        )
+                        .with_label("unknown parameter")
+                        .with_note(format!("its parameters are {}", spec.signature()));
                         if let Some(h) = did_you_mean(&n.name, spec.params.iter().map(|p| p.name)) {
                             d = d.with_help(h);
                         }
@@ -210,9 +267,15 @@ impl<'p> Checker<'p> {
                 },
             };
             if let Some(prev) = given[slot] {
-                let d = Diagnostic::error(a.value.span, format!("parameter `{}` of `{}` is given twice", spec.params[slot].name, spec.name))
-                    .with_label("again here")
-                    .with_secondary(prev, "first here");
+                let d = Diagnostic::error(
+                    a.value.span,
+                    format!(
+                        "parameter `{}` of `{}` is given twice",
+                        spec.params[slot].name, spec.name
+                    ),
+                )
+                .with_label("again here")
+                .with_secondary(prev, "first here");
                 self.error(d);
                 return None;
             }
@@ -227,10 +290,18 @@ impl<'p> Checker<'p> {
             .map(|(p, _)| p.name)
             .collect();
         if !missing.is_empty() {
-            let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+            let list = missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             self.error(
                 Diagnostic::error(dist.span, format!("`{}` is missing {list}", spec.name))
-                    .with_label(format!("{} argument{} given", dist.args.len(), if dist.args.len() == 1 { "" } else { "s" }))
+                    .with_label(format!(
+                        "{} argument{} given",
+                        dist.args.len(),
+                        if dist.args.len() == 1 { "" } else { "s" }
+                    ))
                     .with_note(format!("its parameters are {}", spec.signature())),
             );
             return None;
@@ -241,7 +312,9 @@ impl<'p> Checker<'p> {
     /// Whether a prior's support suits the latent's declared constraints.
     fn support_fits(&mut self, spec: &DistSpec, dist: &DistCall, i: usize, lhs_span: Span) -> bool {
         let decl = self.latents[i];
-        let Some(info) = self.latent_decls[i].clone() else { return true };
+        let Some(info) = self.latent_decls[i].clone() else {
+            return true;
+        };
         let bound_value = |id: Option<ExprId>| -> Option<Option<f64>> {
             let id = id?;
             let mut found = None;
@@ -283,16 +356,23 @@ impl<'p> Checker<'p> {
             _ => (true, "", String::new()),
         };
         if !fits {
-            let constraint = if lower.is_none() && upper.is_none() && info.structure == Structure::None {
-                "unconstrained".to_string()
-            } else {
-                "constrained differently".to_string()
-            };
+            let constraint =
+                if lower.is_none() && upper.is_none() && info.structure == Structure::None {
+                    "unconstrained".to_string()
+                } else {
+                    "constrained differently".to_string()
+                };
             self.error(
-                Diagnostic::error(dist.name.span, format!("`{}` is a distribution on {need}, but `{name}` is {constraint}", spec.name))
-                    .with_label("prior support does not match")
-                    .with_secondary(lhs_span, format!("`{name}` is declared here"))
-                    .with_help(fix),
+                Diagnostic::error(
+                    dist.name.span,
+                    format!(
+                        "`{}` is a distribution on {need}, but `{name}` is {constraint}",
+                        spec.name
+                    ),
+                )
+                .with_label("prior support does not match")
+                .with_secondary(lhs_span, format!("`{name}` is declared here"))
+                .with_help(fix),
             );
         }
         fits

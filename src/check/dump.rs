@@ -16,7 +16,9 @@ pub fn dump(m: &CheckedModel) -> String {
         let find = |id: ExprId| -> String {
             for c in &decl.constraints {
                 match &c.kind {
-                    ConstraintKind::Lower(e) | ConstraintKind::Upper(e) if e.id == id => return show(e),
+                    ConstraintKind::Lower(e) | ConstraintKind::Upper(e) if e.id == id => {
+                        return show(e)
+                    }
                     ConstraintKind::Interval(a, _) if a.id == id => return show(a),
                     ConstraintKind::Interval(_, b) if b.id == id => return show(b),
                     _ => {}
@@ -59,7 +61,10 @@ pub fn dump(m: &CheckedModel) -> String {
         let decl = find_decl(&d.name);
         if let Some(decl) = decl {
             bounds(&mut out, d.lower, d.upper, decl);
-            if let Some(s) = d.spacing.and_then(|_| decl.ty.args.iter().find(|a| a.name.is_some())) {
+            if let Some(s) = d
+                .spacing
+                .and_then(|_| decl.ty.args.iter().find(|a| a.name.is_some()))
+            {
                 write!(out, " spacing {}", show(&s.value)).unwrap();
             }
             if let Some(p) = &decl.prior {
@@ -72,21 +77,67 @@ pub fn dump(m: &CheckedModel) -> String {
         writeln!(out, "law {}: {} ({})", l.name, l.info.ty, dep(l.info.dep)).unwrap();
     }
     let tilde = |out: &mut String, t: &Tilde, indent: &str| {
-        let types: Vec<String> = t.dist.args.iter().map(|a| m.info(&a.value).ty.to_string()).collect();
-        writeln!(out, "{indent}{} ~ {}({})", show(&t.lhs), t.dist.name.name, show_args(&t.dist.args)).unwrap();
-        writeln!(out, "{indent}  : {} ~ {}({})", m.info(&t.lhs).ty, t.dist.name.name, types.join(", ")).unwrap();
+        let types: Vec<String> = t
+            .dist
+            .args
+            .iter()
+            .map(|a| m.info(&a.value).ty.to_string())
+            .collect();
+        writeln!(
+            out,
+            "{indent}{} ~ {}({})",
+            show(&t.lhs),
+            t.dist.name.name,
+            show_args(&t.dist.args)
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "{indent}  : {} ~ {}({})",
+            m.info(&t.lhs).ty,
+            t.dist.name.name,
+            types.join(", ")
+        )
+        .unwrap();
     };
     for item in &m.program.items {
         match item {
             Item::Fn(f) => {
                 let ps: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
-                writeln!(out, "fn {}({}) = {}", f.name.name, ps.join(", "), show(&f.body)).unwrap();
+                writeln!(
+                    out,
+                    "fn {}({}) = {}",
+                    f.name.name,
+                    ps.join(", "),
+                    show(&f.body)
+                )
+                .unwrap();
             }
             Item::Ode(o) => {
-                let names = |v: &[Ident]| v.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ");
-                writeln!(out, "ode {}({}; {}; {})", o.name.name, o.time.name, names(&o.states), names(&o.params)).unwrap();
+                let names = |v: &[Ident]| {
+                    v.iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                writeln!(
+                    out,
+                    "ode {}({}; {}; {})",
+                    o.name.name,
+                    o.time.name,
+                    names(&o.states),
+                    names(&o.params)
+                )
+                .unwrap();
                 for eq in &o.equations {
-                    writeln!(out, "  d{}/d{} = {}", eq.state.name, eq.time.name, show(&eq.rhs)).unwrap();
+                    writeln!(
+                        out,
+                        "  d{}/d{} = {}",
+                        eq.state.name,
+                        eq.time.name,
+                        show(&eq.rhs)
+                    )
+                    .unwrap();
                 }
             }
             _ => {}
@@ -117,7 +168,15 @@ pub fn dump(m: &CheckedModel) -> String {
             match s {
                 ModalityStmt::Let(l) => {
                     let info = m.info(&l.value);
-                    writeln!(out, "  let {}: {} ({}) = {}", l.name.name, info.ty, dep(info.dep), show(&l.value)).unwrap();
+                    writeln!(
+                        out,
+                        "  let {}: {} ({}) = {}",
+                        l.name.name,
+                        info.ty,
+                        dep(info.dep),
+                        show(&l.value)
+                    )
+                    .unwrap();
                 }
                 ModalityStmt::Tilde(t) => tilde(&mut out, t, "  "),
             }

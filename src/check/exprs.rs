@@ -26,8 +26,14 @@ impl<'p> Checker<'p> {
 
     fn expr_inner(&mut self, e: &Expr) -> Option<Info> {
         match &e.kind {
-            ExprKind::Int(_) => Some(Info { ty: Ty::int(), dep: Dep::Data }),
-            ExprKind::Real(_) => Some(Info { ty: Ty::real(), dep: Dep::Data }),
+            ExprKind::Int(_) => Some(Info {
+                ty: Ty::int(),
+                dep: Dep::Data,
+            }),
+            ExprKind::Real(_) => Some(Info {
+                ty: Ty::real(),
+                dep: Dep::Data,
+            }),
             ExprKind::Name(n) => self.name(n, e),
             ExprKind::Neg(a) => self.expr(a),
             ExprKind::Binary(op, a, b) => {
@@ -68,12 +74,18 @@ impl<'p> Checker<'p> {
             Some(g @ (Global::Latent(_) | Global::Law(_))) if context != Context::Main => {
                 let (what, fix) = match context {
                     Context::FnBody(_) => ("a `fn` body", "pass it to the function as an argument"),
-                    _ => ("an `ode` right-hand side", "add it to the system's parameters"),
+                    _ => (
+                        "an `ode` right-hand side",
+                        "add it to the system's parameters",
+                    ),
                 };
                 self.error(
-                    Diagnostic::error(e.span, format!("{what} cannot use `{n}`, which is {}", g.describe()))
-                        .with_label("not visible here")
-                        .with_help(fix),
+                    Diagnostic::error(
+                        e.span,
+                        format!("{what} cannot use `{n}`, which is {}", g.describe()),
+                    )
+                    .with_label("not visible here")
+                    .with_help(fix),
                 );
                 None
             }
@@ -97,9 +109,12 @@ impl<'p> Checker<'p> {
             None => {
                 if crate::library::functions::lookup(n).is_some() {
                     self.error(
-                        Diagnostic::error(e.span, format!("`{n}` is a built-in function, not a value"))
-                            .with_label("used as a value")
-                            .with_help(format!("call it: `{n}(...)`")),
+                        Diagnostic::error(
+                            e.span,
+                            format!("`{n}` is a built-in function, not a value"),
+                        )
+                        .with_label("used as a value")
+                        .with_help(format!("call it: `{n}(...)`")),
                     );
                 } else {
                     self.unknown_name(n, e.span, "name");
@@ -109,7 +124,15 @@ impl<'p> Checker<'p> {
         }
     }
 
-    fn binary(&mut self, op: BinOp, a: &Expr, ia: &Info, b: &Expr, ib: &Info, e: &Expr) -> Option<Info> {
+    fn binary(
+        &mut self,
+        op: BinOp,
+        a: &Expr,
+        ia: &Info,
+        b: &Expr,
+        ib: &Info,
+        e: &Expr,
+    ) -> Option<Info> {
         let dep = ia.dep.max(ib.dep);
         if op == BinOp::Mul && ia.ty.is_matrix_like() && ib.ty.rank() >= 1 {
             return self.matmul(a, ia, b, ib, dep);
@@ -139,24 +162,29 @@ impl<'p> Checker<'p> {
             self.error(d);
             return None;
         };
-        let elem = if op.is_comparison() {
-            Elem::Int
-        } else if ia.ty.elem == Elem::Int
+        let int_arith = ia.ty.elem == Elem::Int
             && ib.ty.elem == Elem::Int
-            && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::ElemMul)
-        {
+            && matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::ElemMul);
+        // Comparisons give 0/1 integers; integer arithmetic stays integral except `/` and `^`.
+        let elem = if op.is_comparison() || int_arith {
             Elem::Int
         } else {
             Elem::Real
         };
-        Some(Info { ty: elementwise_ty(elem, shape, &[&ia.ty, &ib.ty]), dep })
+        Some(Info {
+            ty: elementwise_ty(elem, shape, &[&ia.ty, &ib.ty]),
+            dep,
+        })
     }
 
     fn matmul(&mut self, a: &Expr, ia: &Info, b: &Expr, ib: &Info, dep: Dep) -> Option<Info> {
         let (rows, cols) = (&ia.ty.shape[0], &ia.ty.shape[1]);
         let right_matrix = ib.ty.rank() == 2 && ib.ty.form != Form::Field;
         let (inner, result) = if right_matrix {
-            (ib.ty.shape[0].clone(), Ty::matrix(rows.clone(), ib.ty.shape[1].clone()))
+            (
+                ib.ty.shape[0].clone(),
+                Ty::matrix(rows.clone(), ib.ty.shape[1].clone()),
+            )
         } else if ib.ty.rank() == 1 || ib.ty.form == Form::Field {
             // A field is multiplied flattened, row-major.
             (Dim::product(&ib.ty.shape)?, Ty::vector(rows.clone()))
@@ -170,11 +198,17 @@ impl<'p> Checker<'p> {
         if &inner != cols {
             let what = if right_matrix { "rows" } else { "elements" };
             self.error(
-                Diagnostic::error(a.span.to(b.span), format!("matrix product of {} and {}: sizes do not match", ia.ty, ib.ty))
-                    .with_label(format!("`{cols}` columns against `{inner}` {what}"))
-                    .with_secondary(a.span, format!("{}", ia.ty))
-                    .with_secondary(b.span, format!("{}", ib.ty))
-                    .with_help("use `.*` for an elementwise product"),
+                Diagnostic::error(
+                    a.span.to(b.span),
+                    format!(
+                        "matrix product of {} and {}: sizes do not match",
+                        ia.ty, ib.ty
+                    ),
+                )
+                .with_label(format!("`{cols}` columns against `{inner}` {what}"))
+                .with_secondary(a.span, format!("{}", ia.ty))
+                .with_secondary(b.span, format!("{}", ib.ty))
+                .with_help("use `.*` for an elementwise product"),
             );
             return None;
         }
@@ -184,8 +218,29 @@ impl<'p> Checker<'p> {
     fn index(&mut self, e: &Expr, base: &Expr, indices: &[IndexItem]) -> Option<Info> {
         let ib = self.expr(base)?;
         let rank = ib.ty.rank();
+        if rank == 0 {
+            self.error(
+                Diagnostic::error(
+                    base.span,
+                    format!(
+                        "`{}` is a single number and cannot be indexed",
+                        crate::syntax::print::show(base)
+                    ),
+                )
+                .with_label(format!("this is {}", ib.ty)),
+            );
+            return None;
+        }
         if indices.len() > rank {
-            let what = if rank == 0 { "a scalar cannot be indexed".to_string() } else { format!("{} has {rank} ax{}", ib.ty, if rank == 1 { "is" } else { "es" }) };
+            let what = if rank == 0 {
+                "a scalar cannot be indexed".to_string()
+            } else {
+                format!(
+                    "{} has {rank} ax{}",
+                    ib.ty,
+                    if rank == 1 { "is" } else { "es" }
+                )
+            };
             self.error(
                 Diagnostic::error(e.span, format!("too many indices: {} given", indices.len()))
                     .with_label(what)
@@ -264,7 +319,10 @@ impl<'p> Checker<'p> {
                         Some(d) => d,
                         None => {
                             let lo_text = lo.as_ref().map(show).unwrap_or_else(|| "1".into());
-                            let hi_text = hi.as_ref().map(show).unwrap_or_else(|| axis_len.to_string());
+                            let hi_text = hi
+                                .as_ref()
+                                .map(show)
+                                .unwrap_or_else(|| axis_len.to_string());
                             self.fresh_opaque(format!("len({lo_text}:{hi_text})"))
                         }
                     };
@@ -299,7 +357,11 @@ impl<'p> Checker<'p> {
         let mut elem = Elem::Int;
         for (i, info) in infos.iter().enumerate() {
             if info.ty.shape != first.ty.shape || info.ty.rank() > 1 {
-                let what = if info.ty.rank() > 1 { "list elements must be numbers or vectors" } else { "list elements must all have the same shape" };
+                let what = if info.ty.rank() > 1 {
+                    "list elements must be numbers or vectors"
+                } else {
+                    "list elements must all have the same shape"
+                };
                 self.error(
                     Diagnostic::error(items[i].span, what)
                         .with_label(format!("this is {}", info.ty))
@@ -314,7 +376,10 @@ impl<'p> Checker<'p> {
         }
         let mut shape = vec![Dim::constant(items.len() as i64)];
         shape.extend(first.ty.shape.iter().cloned());
-        Some(Info { ty: Ty::of_shape(elem, shape), dep })
+        Some(Info {
+            ty: Ty::of_shape(elem, shape),
+            dep,
+        })
     }
 
     fn comprehension(&mut self, e: &Expr, body: &Expr, generators: &[Generator]) -> Option<Info> {
@@ -326,8 +391,15 @@ impl<'p> Checker<'p> {
                     Some(i) if i.ty.is_int_scalar() && i.dep == Dep::Data => {}
                     Some(i) => {
                         self.error(
-                            Diagnostic::error(b.span, "a range bound must be an integer known from data")
-                                .with_label(format!("this is {} ({})", i.ty, dep_word(i.dep))),
+                            Diagnostic::error(
+                                b.span,
+                                "a range bound must be an integer known from data",
+                            )
+                            .with_label(format!(
+                                "this is {} ({})",
+                                i.ty,
+                                dep_word(i.dep)
+                            )),
                         );
                         ok = false;
                     }
@@ -352,20 +424,35 @@ impl<'p> Checker<'p> {
         }
         self.push_frame(false);
         for g in generators {
-            self.bind_local(&g.var, Info { ty: Ty::int(), dep: Dep::Data });
+            self.bind_local(
+                &g.var,
+                Info {
+                    ty: Ty::int(),
+                    dep: Dep::Data,
+                },
+            );
         }
         let ib = self.expr(body);
         self.pop_frame();
         let ib = ib?;
         if !ib.ty.is_scalar() {
             self.error(
-                Diagnostic::error(body.span, "each element of a comprehension must be a single number")
-                    .with_label(format!("this is {}", ib.ty))
-                    .with_secondary(e.span, format!("builds an array of shape {}", show_shape(&shape))),
+                Diagnostic::error(
+                    body.span,
+                    "each element of a comprehension must be a single number",
+                )
+                .with_label(format!("this is {}", ib.ty))
+                .with_secondary(
+                    e.span,
+                    format!("builds an array of shape {}", show_shape(&shape)),
+                ),
             );
             return None;
         }
-        Some(Info { ty: Ty::of_shape(ib.ty.elem, shape), dep: ib.dep })
+        Some(Info {
+            ty: Ty::of_shape(ib.ty.elem, shape),
+            dep: ib.dep,
+        })
     }
 }
 
@@ -374,7 +461,11 @@ impl<'p> Checker<'p> {
 pub(super) fn elementwise_ty(elem: Elem, shape: Vec<Dim>, inputs: &[&Ty]) -> Ty {
     let rank = shape.len();
     let mut ty = Ty::of_shape(elem, shape);
-    if inputs.iter().any(|t| t.form == Form::Field && t.rank() == rank) && rank > 0 {
+    if inputs
+        .iter()
+        .any(|t| t.form == Form::Field && t.rank() == rank)
+        && rank > 0
+    {
         ty.form = Form::Field;
     }
     ty

@@ -19,14 +19,19 @@ impl<'p> Checker<'p> {
         }
         let mut warnings = vec![];
         for (i, d) in self.latents.iter().enumerate() {
-            let Some(info) = &self.latent_decls[i] else { continue };
+            let Some(info) = &self.latent_decls[i] else {
+                continue;
+            };
             let name = d.name.name.as_str();
-            let proper_flat = info.structure == Structure::Simplex || (info.lower.is_some() && info.upper.is_some());
+            let proper_flat = info.structure == Structure::Simplex
+                || (info.lower.is_some() && info.upper.is_some());
             if d.prior.is_none() && !with_prior.contains(name) && !proper_flat {
                 warnings.push(
                     Diagnostic::warning(d.name.span, format!("latent `{name}` has no prior"))
                         .with_label("a flat, improper prior is used")
-                        .with_help(format!("add a prior, e.g. `{name} ~ normal(0, 10)`, or bound it on both sides")),
+                        .with_help(format!(
+                            "add a prior, e.g. `{name} ~ normal(0, 10)`, or bound it on both sides"
+                        )),
                 );
             }
             if !used.contains(name) {
@@ -40,25 +45,34 @@ impl<'p> Checker<'p> {
         for d in &self.data {
             if !used.contains(d.name.name.as_str()) {
                 warnings.push(
-                    Diagnostic::warning(d.name.span, format!("data `{}` is never used", d.name.name))
-                        .with_label("declared but not referred to"),
+                    Diagnostic::warning(
+                        d.name.span,
+                        format!("data `{}` is never used", d.name.name),
+                    )
+                    .with_label("declared but not referred to"),
                 );
             }
         }
         for l in &self.laws {
             if !used.contains(l.name.name.as_str()) {
                 warnings.push(
-                    Diagnostic::warning(l.name.span, format!("law `{}` is not used by any modality or prior", l.name.name))
-                        .with_label("it will only be reported with the draws")
-                        .with_help("if a data source should see it, use it in that modality"),
+                    Diagnostic::warning(
+                        l.name.span,
+                        format!("law `{}` is not used by any modality or prior", l.name.name),
+                    )
+                    .with_label("it will only be reported with the draws")
+                    .with_help("if a data source should see it, use it in that modality"),
                 );
             }
         }
         for (i, f) in self.fns.iter().enumerate() {
             if !self.fn_cache.keys().any(|(k, _)| *k == i) {
                 warnings.push(
-                    Diagnostic::warning(f.name.span, format!("function `{}` is never called", f.name.name))
-                        .with_label("unused"),
+                    Diagnostic::warning(
+                        f.name.span,
+                        format!("function `{}` is never called", f.name.name),
+                    )
+                    .with_label("unused"),
                 );
             }
         }

@@ -192,6 +192,8 @@ struct Checker<'p> {
     data_decls: Vec<Option<DeclInfo>>,
     latent_decls: Vec<Option<DeclInfo>>,
     law_state: Vec<LawState>,
+    /// Laws being checked, outermost first, to name the cycle when one law needs itself.
+    law_stack: Vec<usize>,
     combine_info: Option<CombineInfo>,
     /// Results of `fn` calls by argument types, so each instantiation is checked once.
     fn_cache: HashMap<(usize, Vec<Info>), Option<Info>>,
@@ -221,6 +223,7 @@ impl<'p> Checker<'p> {
             data_decls: vec![],
             latent_decls: vec![],
             law_state: vec![],
+            law_stack: vec![],
             combine_info: None,
             fn_cache: HashMap::new(),
             frames: vec![],
@@ -281,16 +284,36 @@ impl<'p> Checker<'p> {
     /// Registers every global name, rejecting duplicates and clashes with built-ins.
     fn declare_globals(&mut self) {
         let mut all: Vec<(Ident, Global)> = vec![];
-        all.extend(self.data.iter().enumerate().map(|(i, d)| (d.name.clone(), Global::Data(i))));
+        all.extend(
+            self.data
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.name.clone(), Global::Data(i))),
+        );
         all.extend(
             self.latents
                 .iter()
                 .enumerate()
                 .map(|(i, d)| (d.name.clone(), Global::Latent(i))),
         );
-        all.extend(self.laws.iter().enumerate().map(|(i, l)| (l.name.clone(), Global::Law(i))));
-        all.extend(self.fns.iter().enumerate().map(|(i, f)| (f.name.clone(), Global::Fn(i))));
-        all.extend(self.odes.iter().enumerate().map(|(i, o)| (o.name.clone(), Global::Ode(i))));
+        all.extend(
+            self.laws
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.name.clone(), Global::Law(i))),
+        );
+        all.extend(
+            self.fns
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.clone(), Global::Fn(i))),
+        );
+        all.extend(
+            self.odes
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.name.clone(), Global::Ode(i))),
+        );
         let mut first: HashMap<String, (Span, Global)> = HashMap::new();
         for (id, g) in all {
             if let Some((prev, pg)) = first.get(&id.name) {
@@ -300,18 +323,13 @@ impl<'p> Checker<'p> {
                 self.error(d);
                 continue;
             }
-            if crate::library::functions::lookup(&id.name).is_some()
-                || crate::library::distributions::lookup(&id.name).is_some()
-            {
-                let what = if crate::library::functions::lookup(&id.name).is_some() {
-                    "function"
-                } else {
-                    "distribution"
-                };
+            // Values and functions are told apart by syntax (`f(...)` is a call), so data may be named
+            // `beta` or `mean`; only a user function may not hide a built-in one.
+            if matches!(g, Global::Fn(_)) && crate::library::functions::lookup(&id.name).is_some() {
                 self.error(
                     Diagnostic::error(
                         id.span,
-                        format!("`{}` is the name of a built-in {what}", id.name),
+                        format!("`{}` is the name of a built-in function", id.name),
                     )
                     .with_label("choose another name"),
                 );
@@ -342,12 +360,23 @@ impl<'p> Checker<'p> {
             LawState::Done(info) => return info.clone(),
             LawState::InProgress => {
                 let law = self.laws[i];
+                let start = self.law_stack.iter().position(|&k| k == i).unwrap_or(0);
+                let mut path: Vec<&str> = self.law_stack[start..]
+                    .iter()
+                    .map(|&k| self.laws[k].name.name.as_str())
+                    .collect();
+                path.push(&law.name.name);
+                let label = if path.len() == 2 {
+                    "defined in terms of itself".to_string()
+                } else {
+                    format!("a cycle: {}", path.join(" -> "))
+                };
                 self.error(
                     Diagnostic::error(
                         law.name.span,
                         format!("law `{}` depends on itself", law.name.name),
                     )
-                    .with_label("defined in terms of itself, directly or through other laws")
+                    .with_label(label)
                     .with_help("a law must be computable from data and latents alone"),
                 );
                 self.law_state[i] = LawState::Done(None);
@@ -356,11 +385,13 @@ impl<'p> Checker<'p> {
             LawState::Todo => {}
         }
         self.law_state[i] = LawState::InProgress;
+        self.law_stack.push(i);
         // A law is checked in the main context whatever referred to it.
         let saved_frames = std::mem::take(&mut self.frames);
         let saved_context = std::mem::replace(&mut self.context, vec![Context::Main]);
         let saved_sites = std::mem::take(&mut self.call_sites);
         let info = self.expr(&self.laws[i].value);
+        self.law_stack.pop();
         self.frames = saved_frames;
         self.context = saved_context;
         self.call_sites = saved_sites;

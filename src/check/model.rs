@@ -41,8 +41,11 @@ impl<'p> Checker<'p> {
                         let local = self.lookup_local(&l.name.name).is_some();
                         if clash.is_some() || local {
                             let what = clash.map(|g| g.describe()).unwrap_or("an earlier `let`");
-                            let mut d = Diagnostic::error(l.name.span, format!("`{}` already names {what}", l.name.name))
-                                .with_label("choose another name for this local definition");
+                            let mut d = Diagnostic::error(
+                                l.name.span,
+                                format!("`{}` already names {what}", l.name.name),
+                            )
+                            .with_label("choose another name for this local definition");
                             if let Some(span) = self.global_span(clash) {
                                 d = d.with_secondary(span, "declared here");
                             }
@@ -56,7 +59,8 @@ impl<'p> Checker<'p> {
                     }
                     ModalityStmt::Tilde(t) => {
                         likelihoods += 1;
-                        if let Some(dep) = self.tilde(Lhs::Expr(&t.lhs), &t.dist, Role::Likelihood) {
+                        if let Some(dep) = self.tilde(Lhs::Expr(&t.lhs), &t.dist, Role::Likelihood)
+                        {
                             reaches_latent |= dep == Dep::Latent;
                         }
                     }
@@ -91,11 +95,20 @@ impl<'p> Checker<'p> {
 
     /// A weight or budget: a number known from data, not negative (and positive unless `zero_ok`).
     fn check_weight(&mut self, w: &Expr, what: &str, zero_ok: bool) -> bool {
-        let Some(info) = self.expr(w) else { return false };
+        let Some(info) = self.expr(w) else {
+            return false;
+        };
         if !info.ty.is_scalar() || info.dep != Dep::Data {
             self.error(
-                Diagnostic::error(w.span, format!("{what} must be a single number known from data"))
-                    .with_label(format!("this is {} ({})", info.ty, dep_word(info.dep))),
+                Diagnostic::error(
+                    w.span,
+                    format!("{what} must be a single number known from data"),
+                )
+                .with_label(format!(
+                    "this is {} ({})",
+                    info.ty,
+                    dep_word(info.dep)
+                )),
             );
             return false;
         }
@@ -120,7 +133,9 @@ impl<'p> Checker<'p> {
             self.error(d);
             return;
         }
-        let Some(c) = self.combines.first().copied() else { return };
+        let Some(c) = self.combines.first().copied() else {
+            return;
+        };
         let rule = match c.rule.name.as_str() {
             "product" => CombineRule::Product,
             "tempered" => CombineRule::Tempered,
@@ -148,11 +163,21 @@ impl<'p> Checker<'p> {
             }
             (_, Some(e)) if !e.is_empty() => e,
             _ => {
-                let what = if rule == CombineRule::Tempered { "weight" } else { "budget" };
+                let what = if rule == CombineRule::Tempered {
+                    "weight"
+                } else {
+                    "budget"
+                };
                 self.error(
-                    Diagnostic::error(c.span, format!("`combine {}` needs at least one entry", c.rule.name))
-                        .with_label(format!("no modality given a {what}"))
-                        .with_help(format!("write `combine {} {{ modality: value }}`", c.rule.name)),
+                    Diagnostic::error(
+                        c.span,
+                        format!("`combine {}` needs at least one entry", c.rule.name),
+                    )
+                    .with_label(format!("no modality given a {what}"))
+                    .with_help(format!(
+                        "write `combine {} {{ modality: value }}`",
+                        c.rule.name
+                    )),
                 );
                 return;
             }
@@ -161,10 +186,20 @@ impl<'p> Checker<'p> {
         let mut seen: Vec<&Ident> = vec![];
         for entry in entries {
             let name = &entry.modality;
-            let Some(m) = self.modalities.iter().find(|m| m.name.name == name.name).copied() else {
-                let names: Vec<&str> = self.modalities.iter().map(|m| m.name.name.as_str()).collect();
-                let mut d = Diagnostic::error(name.span, format!("unknown modality `{}`", name.name))
-                    .with_label("no modality of this name");
+            let Some(m) = self
+                .modalities
+                .iter()
+                .find(|m| m.name.name == name.name)
+                .copied()
+            else {
+                let names: Vec<&str> = self
+                    .modalities
+                    .iter()
+                    .map(|m| m.name.name.as_str())
+                    .collect();
+                let mut d =
+                    Diagnostic::error(name.span, format!("unknown modality `{}`", name.name))
+                        .with_label("no modality of this name");
                 d = if names.is_empty() {
                     d.with_note("this model declares no modality")
                 } else {
@@ -177,24 +212,32 @@ impl<'p> Checker<'p> {
                 continue;
             };
             if let Some(prev) = seen.iter().find(|s| s.name == name.name) {
-                let d = Diagnostic::error(name.span, format!("modality `{}` appears twice", name.name))
-                    .with_label("again here")
-                    .with_secondary(prev.span, "first here");
+                let d =
+                    Diagnostic::error(name.span, format!("modality `{}` appears twice", name.name))
+                        .with_label("again here")
+                        .with_secondary(prev.span, "first here");
                 self.error(d);
                 continue;
             }
             seen.push(name);
             if rule == CombineRule::Tempered {
                 if let Some(w) = &m.weight {
-                    let d = Diagnostic::error(name.span, format!("modality `{}` is weighted twice", name.name))
-                        .with_label("a weight here")
-                        .with_secondary(w.span, "and a weight on the modality itself")
-                        .with_help("keep one of the two");
+                    let d = Diagnostic::error(
+                        name.span,
+                        format!("modality `{}` is weighted twice", name.name),
+                    )
+                    .with_label("a weight here")
+                    .with_secondary(w.span, "and a weight on the modality itself")
+                    .with_help("keep one of the two");
                     self.error(d);
                     continue;
                 }
             }
-            let what = if rule == CombineRule::Tempered { "a tempering weight" } else { "a min-max budget" };
+            let what = if rule == CombineRule::Tempered {
+                "a tempering weight"
+            } else {
+                "a min-max budget"
+            };
             if self.check_weight(&entry.value, what, true) {
                 out.push((name.name.clone(), entry.value.id));
             }

@@ -139,7 +139,13 @@ pub const FUNCTIONS: &[FnSpec] = &[
     f("diagonal", 1, 1, &[], Rule::Diagonal),
     f("solve", 2, 2, &[], Rule::Solve),
     f("solve_ode", 4, usize::MAX, ODE_OPTIONS, Rule::SolveOde),
-    f("solve_ode_stiff", 4, usize::MAX, ODE_OPTIONS, Rule::SolveOde),
+    f(
+        "solve_ode_stiff",
+        4,
+        usize::MAX,
+        ODE_OPTIONS,
+        Rule::SolveOde,
+    ),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static FnSpec> {

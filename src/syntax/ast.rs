@@ -226,13 +226,22 @@ pub enum ExprKind {
     Name(String),
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    Call { func: Ident, args: Vec<Arg> },
-    Index { base: Box<Expr>, indices: Vec<IndexItem> },
+    Call {
+        func: Ident,
+        args: Vec<Arg>,
+    },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<IndexItem>,
+    },
     Transpose(Box<Expr>),
     /// `[a, b, c]`
     Array(Vec<Expr>),
     /// `[body for i in lo:hi, j in lo:hi]`
-    Comprehension { body: Box<Expr>, generators: Vec<Generator> },
+    Comprehension {
+        body: Box<Expr>,
+        generators: Vec<Generator>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

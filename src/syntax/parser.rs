@@ -22,7 +22,9 @@ const MAX_EXPR_DEPTH: u32 = 256;
 /// Parses a whole .mmi file.
 pub fn parse(source: &str) -> Result<Program, Diagnostic> {
     check_nesting(source)?;
-    let mut pairs = MmiGrammar::parse(Rule::program, source).map_err(syntax_error)?;
+    pest::set_error_detail(true);
+    let mut pairs =
+        MmiGrammar::parse(Rule::program, source).map_err(|e| syntax_error(e, source))?;
     let program = pairs.next().expect("pest returns the program rule");
     let mut builder = Builder {
         next_id: 0,
@@ -67,28 +69,192 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn syntax_error(e: pest::error::Error<Rule>) -> Diagnostic {
-    let (start, end) = match e.location {
-        InputLocation::Pos(p) => (p, p),
-        InputLocation::Span((s, e)) => (s, e),
+/// Turns pest's failure into a message about the farthest point the parser reached: what it found
+/// there, what would have been accepted, and a hint for the common slips.
+fn syntax_error(e: pest::error::Error<Rule>, source: &str) -> Diagnostic {
+    let fallback = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
     };
-    let message = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            let mut wanted: Vec<&str> = positives.iter().filter_map(|r| describe(*r)).collect();
-            wanted.sort();
-            wanted.dedup();
-            match wanted.len() {
-                0 => "syntax error".to_string(),
-                1 => format!("expected {}", wanted[0]),
-                _ => {
-                    let last = wanted.pop().unwrap_or_default();
-                    format!("expected {} or {}", wanted.join(", "), last)
-                }
+    let mut at = fallback;
+    let mut wanted = vec![];
+    if let Some(attempts) = e.parse_attempts() {
+        // pest's token type is not nameable from outside; its text form is the literal itself.
+        let mut detailed: Vec<String> = vec![];
+        for t in attempts.expected_tokens() {
+            let token = t.to_string();
+            // Continuations of a word or number (`_`, `.`, digits, an exponent's sign) say nothing useful.
+            let inside_word = token.is_empty()
+                || token.contains("..")
+                || token == "BUILTIN_RULE"
+                || matches!(token.as_str(), "_" | "." | " " | "\t" | "\r" | "\n" | "#");
+            if !inside_word {
+                detailed.push(format!("`{token}`"));
             }
         }
-        ErrorVariant::CustomError { message } => message.clone(),
+        for stack in attempts.call_stacks() {
+            let deepest = format!("{:?}", stack.deepest);
+            if let Some(r) = stack.parent.filter(|_| deepest.starts_with("Rule")) {
+                detailed.extend(describe(r).map(str::to_string));
+            }
+        }
+        let pos = attempts.max_position.min(source.len());
+        if !detailed.is_empty() && pos >= fallback {
+            at = pos;
+            wanted = detailed;
+        }
+    }
+    if wanted.is_empty() {
+        if let ErrorVariant::ParsingError { positives, .. } = &e.variant {
+            wanted.extend(
+                positives
+                    .iter()
+                    .filter_map(|r| describe(*r))
+                    .map(str::to_string),
+            );
+        }
+    }
+    let exponent = source[..at].trim_end().ends_with(['e', 'E'])
+        && source[..at]
+            .trim_end()
+            .trim_end_matches(['e', 'E'])
+            .ends_with(|c: char| c.is_ascii_digit());
+    if exponent {
+        wanted.retain(|w| w != "`+`" && w != "`-`");
+    }
+    // Many operators would be accepted: say so once. Tokens that merely begin an expression are
+    // covered by "an expression".
+    if wanted.iter().any(|w| w == "`(`") && wanted.iter().any(|w| w == "`[`") {
+        wanted.push("an expression".to_string());
+    }
+    let n = wanted.len();
+    wanted.retain(|w| !OPERATORS.contains(&w.as_str()));
+    if wanted.len() < n {
+        wanted.push("an operator".to_string());
+    }
+    if wanted.iter().any(|w| w == "an expression") {
+        wanted.retain(|w| {
+            !matches!(
+                w.as_str(),
+                "`(`" | "`[`" | "`-`" | "a number" | "a name" | "an operator"
+            )
+        });
+    }
+    wanted.sort();
+    wanted.dedup();
+    let found = token_at(source, at);
+    let expected = match wanted.len() {
+        0 if exponent => "the exponent needs digits".to_string(),
+        0 => "this does not fit here".to_string(),
+        1 => format!("expected {}", wanted[0]),
+        _ => {
+            let last = wanted.pop().unwrap_or_default();
+            format!("expected {} or {}", wanted.join(", "), last)
+        }
     };
-    Diagnostic::error(Span::new(start, end.max(start)), message).with_label("here")
+    let message = match &found {
+        Some(t) => format!("unexpected `{t}`: {expected}"),
+        None => format!("unexpected end of file: {expected}"),
+    };
+    let end = at + found.as_ref().map_or(0, |t| t.len());
+    let mut d = Diagnostic::error(Span::new(at, end), message).with_label("here");
+    let before = source[..at].trim_end();
+    let prev = before.chars().last();
+    let after = source[end.min(source.len())..].trim_start();
+    let keyword = found.as_deref().filter(|t| KEYWORDS.contains(t));
+    let offers_operator = expected.contains("an operator") || expected.contains("`,`");
+    if exponent {
+        d = d.with_help("a number's exponent needs digits, as in `1e-3` or `2.5E6`");
+    } else if found.as_deref() == Some("=") && matches!(prev, Some('>' | '<')) {
+        d = d.with_help("bounds are written `> 0` or `< 1`: the boundary itself has probability zero, so there is no `>=`");
+    } else if let Some(k) = keyword.filter(|_| after.starts_with([':', '=', '(', '~'])) {
+        d = d.with_help(format!("`{k}` is a keyword and cannot be used as a name"));
+    } else if let Some(k) = keyword {
+        if let Some(open) = unclosed_block(before) {
+            d = d
+                .with_secondary(Span::new(open, open + 1), "this block is never closed")
+                .with_help(format!("a `}}` may be missing before `{k}`"));
+        }
+    } else if found.is_none() {
+        if let Some((open, c)) = open_brackets(before).last() {
+            let what = if *c == '{' { "block" } else { "bracket" };
+            d = d.with_secondary(
+                Span::new(*open, open + 1),
+                format!("this {what} is never closed"),
+            );
+        }
+    } else if offers_operator
+        && found
+            .as_deref()
+            .is_some_and(|t| t.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+        && prev.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ')' || c == ']')
+    {
+        d = d.with_help(
+            "two values stand side by side: a `,` or an operator may be missing between them",
+        );
+    }
+    d
+}
+
+const OPERATORS: &[&str] = &[
+    "`+`", "`-`", "`*`", "`/`", "`.*`", "`./`", "`^`", "`==`", "`!=`", "`<`", "`<=`", "`>`",
+    "`>=`", "`'`",
+];
+
+const KEYWORDS: &[&str] = &[
+    "data", "latent", "law", "fn", "ode", "modality", "combine", "let", "for", "in",
+];
+
+/// The word, number or symbol starting at `at`, if any.
+fn token_at(source: &str, at: usize) -> Option<String> {
+    let rest = source.get(at..)?;
+    let mut chars = rest.chars();
+    let first = chars.next()?;
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let text: String = if word(first) {
+        rest.chars().take_while(|c| word(*c)).collect()
+    } else if "=<>!.".contains(first) && rest[first.len_utf8()..].starts_with(['=', '*', '/']) {
+        rest.chars().take(2).collect()
+    } else {
+        first.to_string()
+    };
+    Some(text.chars().take(40).collect())
+}
+
+/// Brackets still open at the end of `text` (comments skipped): offset and kind, outermost first.
+fn open_brackets(text: &str) -> Vec<(usize, char)> {
+    let mut stack = vec![];
+    let mut in_comment = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '#' => in_comment = true,
+            '\n' => in_comment = false,
+            _ if in_comment => {}
+            '(' | '[' | '{' => stack.push((i, c)),
+            ')' | ']' | '}' => {
+                let want = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if stack.last().is_some_and(|(_, o)| *o == want) {
+                    stack.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    stack
+}
+
+/// The innermost `{` still open at the end of `text`: the likely culprit when a block keyword appears
+/// where a block's contents were expected.
+fn unclosed_block(text: &str) -> Option<usize> {
+    open_brackets(text)
+        .iter()
+        .rev()
+        .find(|(_, c)| *c == '{')
+        .map(|(i, _)| *i)
 }
 
 /// What a grammar rule looks like to a user; `None` for rules that never help in a message.
@@ -486,7 +652,10 @@ impl Builder {
                     Some(exp) => {
                         let exp = self.expr(exp)?;
                         let s = base.span.to(exp.span);
-                        self.mk(ExprKind::Binary(BinOp::Pow, Box::new(base), Box::new(exp)), s)
+                        self.mk(
+                            ExprKind::Binary(BinOp::Pow, Box::new(base), Box::new(exp)),
+                            s,
+                        )
                     }
                 }
             }

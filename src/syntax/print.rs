@@ -74,7 +74,10 @@ pub fn show(e: &Expr) -> String {
         }
         ExprKind::Transpose(a) => format!("{}'", wrap(a, 6)),
         ExprKind::Array(items) => {
-            format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items.iter().map(show).collect::<Vec<_>>().join(", ")
+            )
         }
         ExprKind::Comprehension { body, generators } => {
             let gens: Vec<String> = generators

@@ -1,0 +1,43 @@
+//! The README's example model is real: it must check without errors.
+
+#[test]
+fn readme_example_checks() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```mmi\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert!(!blocks.is_empty(), "the README has an mmi example");
+    for block in blocks {
+        let out = mmi::check_source(block);
+        let text = mmi::diagnostic::render_all(&out.diagnostics, "README.md", block, false);
+        assert!(
+            out.model.is_some(),
+            "README example fails to check:\n{text}"
+        );
+        assert!(
+            out.diagnostics.is_empty(),
+            "README example has warnings:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn readme_commands_are_the_ci_commands() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    assert!(readme.contains("cargo test --release"));
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo test --release"),
+        "CI runs the README's test command"
+    );
+    assert!(readme.contains("cargo run --release -- check models/gravity_ert.mmi"));
+    assert!(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/gravity_ert.mmi"
+    ))
+    .exists());
+}
