@@ -264,3 +264,48 @@ pub fn show_shape(shape: &[Dim]) -> String {
     let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("[{}]", parts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_canonical_polynomials() {
+        let (n, m) = (Dim::var("n"), Dim::var("m"));
+        let one = Dim::constant(1);
+        // (n + 1) - 1 == n, and n*m == m*n.
+        assert_eq!(n.add(&one).unwrap().sub(&one).unwrap(), n);
+        assert_eq!(n.mul(&m).unwrap(), m.mul(&n).unwrap());
+        assert_ne!(n, m);
+        // (n + 1)(n - 1) == n*n - 1
+        let lhs = n.add(&one).unwrap().mul(&n.sub(&one).unwrap()).unwrap();
+        let rhs = n.mul(&n).unwrap().sub(&one).unwrap();
+        assert_eq!(lhs, rhs);
+        assert_eq!(lhs.to_string(), "n*n - 1");
+        assert_eq!(Dim::constant(3).as_constant(), Some(3));
+        assert_eq!(n.sub(&n).unwrap().as_constant(), Some(0));
+        assert_eq!(
+            Dim::product(&[n.clone(), m.clone()]).unwrap().to_string(),
+            "m*n"
+        );
+        assert_eq!(n.add(&Dim::constant(2)).unwrap().to_string(), "n + 2");
+    }
+
+    #[test]
+    fn opaque_sizes_equal_only_themselves() {
+        let a = Dim::Opaque(1, "len(a)".into());
+        let b = Dim::Opaque(2, "len(a)".into());
+        assert_ne!(a, b);
+        assert_eq!(a.add(&Dim::constant(1)), None);
+    }
+
+    #[test]
+    fn broadcasting_aligns_trailing_axes() {
+        let (n, m, k) = (Dim::var("n"), Dim::var("m"), Dim::var("k"));
+        let field = vec![n.clone(), m.clone(), k.clone()];
+        assert_eq!(broadcast(&field, &[k.clone()]), Some(field.clone()));
+        assert_eq!(broadcast(&[], &field), Some(field.clone()));
+        assert_eq!(broadcast(&field, &[m.clone()]), None);
+        assert_eq!(broadcast(&[m.clone(), k.clone()], &field), Some(field));
+    }
+}

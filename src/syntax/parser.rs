@@ -308,9 +308,23 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
+/// The pair's span without the whitespace and comments pest's implicit skipping leaves at its end.
 fn span_of(pair: &Pair<Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let mut text = s.as_str();
+    loop {
+        let trimmed = text.trim_end();
+        let last_line = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        let cut = match trimmed[last_line..].find('#') {
+            Some(hash) => trimmed[..last_line + hash].trim_end(),
+            None => trimmed,
+        };
+        if cut.len() == text.len() {
+            break;
+        }
+        text = cut;
+    }
+    Span::new(s.start(), s.start() + text.len())
 }
 
 struct Builder {
