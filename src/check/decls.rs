@@ -399,7 +399,7 @@ impl<'p> Checker<'p> {
 
 /// The value of an expression made only of literals, for checks that need numbers (empty intervals,
 /// negative weights, prior supports).
-pub(super) fn const_real(e: &Expr) -> Option<f64> {
+pub fn const_real(e: &Expr) -> Option<f64> {
     match &e.kind {
         ExprKind::Int(v) => Some(*v as f64),
         ExprKind::Real(v) => Some(*v),

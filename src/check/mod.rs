@@ -16,6 +16,7 @@ pub mod types;
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::span::Span;
 use crate::syntax::ast::*;
+pub use decls::const_real;
 use std::collections::HashMap;
 pub use types::{Dep, Dim, Elem, Form, Info, Ty};
 
@@ -75,10 +76,75 @@ pub struct CheckedModel {
 }
 
 impl CheckedModel {
+    /// The expression with this id, wherever it stands in the program.
+    pub fn find_expr(&self, id: ExprId) -> Option<&Expr> {
+        fn find_in(e: &Expr, id: ExprId) -> Option<&Expr> {
+            if e.id == id {
+                return Some(e);
+            }
+            e.kind.children().into_iter().find_map(|c| find_in(c, id))
+        }
+        let mut found = None;
+        for_each_expr(&self.program, &mut |e| {
+            if found.is_none() {
+                found = find_in(e, id);
+            }
+        });
+        found
+    }
+
     pub fn info(&self, e: &Expr) -> &Info {
         self.exprs[e.id.0 as usize]
             .as_ref()
             .expect("a checked model has an info for every expression")
+    }
+}
+
+/// Calls `f` on every top-level expression of the program (each then walks its own children).
+pub fn for_each_expr<'a>(program: &'a Program, f: &mut impl FnMut(&'a Expr)) {
+    let args = |args: &'a [Arg], f: &mut dyn FnMut(&'a Expr)| args.iter().for_each(|a| f(&a.value));
+    let decl = |d: &'a Decl, f: &mut dyn FnMut(&'a Expr)| {
+        args(&d.ty.args, f);
+        for c in &d.constraints {
+            match &c.kind {
+                ConstraintKind::Lower(e) | ConstraintKind::Upper(e) => f(e),
+                ConstraintKind::Interval(a, b) => {
+                    f(a);
+                    f(b);
+                }
+            }
+        }
+        if let Some(p) = &d.prior {
+            args(&p.args, f);
+        }
+    };
+    let tilde = |t: &'a Tilde, f: &mut dyn FnMut(&'a Expr)| {
+        f(&t.lhs);
+        args(&t.dist.args, f);
+    };
+    for item in &program.items {
+        match item {
+            Item::Data(b) | Item::Latent(b) => {
+                b.decls.iter().for_each(|d| decl(d, f));
+                b.priors.iter().for_each(|t| tilde(t, f));
+            }
+            Item::Law(l) => f(&l.value),
+            Item::Fn(d) => f(&d.body),
+            Item::Ode(o) => o.equations.iter().for_each(|e| f(&e.rhs)),
+            Item::Modality(m) => {
+                if let Some(w) = &m.weight {
+                    f(w);
+                }
+                for s in &m.stmts {
+                    match s {
+                        ModalityStmt::Let(l) => f(&l.value),
+                        ModalityStmt::Tilde(t) => tilde(t, f),
+                    }
+                }
+            }
+            Item::Combine(c) => c.entries.iter().flatten().for_each(|e| f(&e.value)),
+            Item::Tilde(t) => tilde(t, f),
+        }
     }
 }
 
