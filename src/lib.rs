@@ -11,7 +11,9 @@
 //! source span, rendered in one place.
 
 pub mod check;
+pub mod data;
 pub mod diagnostic;
+pub mod eval;
 pub mod library;
 pub mod span;
 pub mod syntax;
