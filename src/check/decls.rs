@@ -20,18 +20,131 @@ const TYPE_NAMES: &[&str] = &[
 
 impl<'p> Checker<'p> {
     pub(super) fn check_decls(&mut self) {
-        // Data first: their types give the sizes every other declaration uses.
+        // Types first (their sizes only need the data integers, read from the AST), so that bounds
+        // and spacings may refer to any declaration, in any order.
         for i in 0..self.data.len() {
-            let info = self.decl(self.data[i], false);
+            let info = self.decl_type(self.data[i], false);
             self.data_decls.push(info);
         }
         for i in 0..self.latents.len() {
-            let info = self.decl(self.latents[i], true);
+            let info = self.decl_type(self.latents[i], true);
             self.latent_decls.push(info);
+        }
+        for latent in [false, true] {
+            let n = if latent {
+                self.latents.len()
+            } else {
+                self.data.len()
+            };
+            for i in 0..n {
+                let (d, info) = if latent {
+                    (self.latents[i], self.latent_decls[i].clone())
+                } else {
+                    (self.data[i], self.data_decls[i].clone())
+                };
+                let Some(mut info) = info else { continue };
+                let checked = self.spacing(d, &info).and_then(|spacing| {
+                    let (lower, upper) = self.constraints(d, &info.ty, info.structure, latent)?;
+                    Some((spacing, lower, upper))
+                });
+                let slot = if latent {
+                    &mut self.latent_decls[i]
+                } else {
+                    &mut self.data_decls[i]
+                };
+                *slot = checked.map(|(spacing, lower, upper)| {
+                    info.spacing = spacing;
+                    info.lower = lower;
+                    info.upper = upper;
+                    info
+                });
+            }
+        }
+        self.bound_cycles();
+    }
+
+    /// Rejects latents whose bounds depend on each other (directly or through laws): no order of
+    /// transforms could compute them.
+    fn bound_cycles(&mut self) {
+        let n = self.latents.len();
+        let mut deps: Vec<Vec<usize>> = vec![vec![]; n];
+        for (i, dep) in deps.iter_mut().enumerate() {
+            for c in &self.latents[i].constraints {
+                let exprs: Vec<&Expr> = match &c.kind {
+                    ConstraintKind::Lower(e) | ConstraintKind::Upper(e) => vec![e],
+                    ConstraintKind::Interval(a, b) => vec![a, b],
+                };
+                for e in exprs {
+                    let mut seen_laws = vec![];
+                    self.latents_in(e, &mut seen_laws, dep);
+                }
+            }
+        }
+        // Depth-first search for a cycle; report it once, at its first latent.
+        let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
+        let mut stack: Vec<usize> = vec![];
+        fn visit(
+            i: usize,
+            deps: &[Vec<usize>],
+            state: &mut [u8],
+            stack: &mut Vec<usize>,
+        ) -> Option<Vec<usize>> {
+            state[i] = 1;
+            stack.push(i);
+            for &j in &deps[i] {
+                if state[j] == 1 {
+                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                    let mut cycle = stack[start..].to_vec();
+                    cycle.push(j);
+                    return Some(cycle);
+                }
+                if state[j] == 0 {
+                    if let Some(c) = visit(j, deps, state, stack) {
+                        return Some(c);
+                    }
+                }
+            }
+            stack.pop();
+            state[i] = 2;
+            None
+        }
+        for i in 0..n {
+            if state[i] == 0 {
+                if let Some(cycle) = visit(i, &deps, &mut state, &mut stack) {
+                    let names: Vec<&str> = cycle
+                        .iter()
+                        .map(|&k| self.latents[k].name.name.as_str())
+                        .collect();
+                    let first = self.latents[cycle[0]];
+                    self.error(
+                        Diagnostic::error(first.name.span, format!("the bounds of `{}` depend on `{}` itself", names[0], names[0]))
+                            .with_label(format!("a cycle of bounds: {}", names.join(" -> ")))
+                            .with_help("a bound may use other latents only if they do not depend back on this one"),
+                    );
+                    for &k in &cycle {
+                        self.latent_decls[k] = None;
+                    }
+                    return;
+                }
+            }
         }
     }
 
-    fn decl(&mut self, d: &'p Decl, latent: bool) -> Option<DeclInfo> {
+    /// The latents an expression mentions, directly or through the laws it uses.
+    fn latents_in(&self, e: &Expr, seen_laws: &mut Vec<usize>, out: &mut Vec<usize>) {
+        for (name, _) in e.names() {
+            match self.globals.get(name) {
+                Some(Global::Latent(i)) => out.push(*i),
+                Some(Global::Law(j)) if !seen_laws.contains(j) => {
+                    seen_laws.push(*j);
+                    self.latents_in(&self.laws[*j].value, seen_laws, out);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn decl_type(&mut self, d: &'p Decl, latent: bool) -> Option<DeclInfo> {
         let (ty, structure, spacing) = self.resolve_type(&d.ty)?;
         if latent {
             if ty.elem == Elem::Int {
@@ -66,16 +179,47 @@ impl<'p> Checker<'p> {
                 )),
             );
         }
-        let (lower, upper) = self.constraints(d, &ty, structure, latent)?;
         Some(DeclInfo {
             name: d.name.name.clone(),
             ty,
             structure,
             spacing,
-            lower,
-            upper,
+            lower: None,
+            upper: None,
             span: d.span,
         })
+    }
+
+    /// Checks a field's `spacing = ...` (data: one number, or one per axis).
+    fn spacing(&mut self, d: &'p Decl, info: &DeclInfo) -> Option<Option<ExprId>> {
+        let Some(id) = info.spacing else {
+            return Some(None);
+        };
+        let s =
+            d.ty.args
+                .iter()
+                .find(|a| a.value.id == id)
+                .map(|a| &a.value)?;
+        let rank = info.ty.rank();
+        let si = self.expr(s)?;
+        let per_axis = si.ty.rank() == 1 && si.ty.shape[0].as_constant() == Some(rank as i64);
+        if !(si.ty.is_scalar() || per_axis) || si.dep != Dep::Data {
+            let list = if rank == 1 {
+                "a list of 1 number".to_string()
+            } else {
+                format!("a list of {rank} numbers")
+            };
+            self.error(
+                Diagnostic::error(
+                    s.span,
+                    "a field's spacing must be data: one number, or one per axis",
+                )
+                .with_label(format!("this is {} ({})", si.ty, dep_word(si.dep)))
+                .with_help(format!("write `spacing = 2.5` or {list}")),
+            );
+            return None;
+        }
+        Some(Some(id))
     }
 
     /// A type expression → type, structural constraint and (for fields) the spacing expression.
@@ -164,26 +308,7 @@ impl<'p> Checker<'p> {
             form,
             shape: dims,
         };
-        let spacing_id = match spacing {
-            None => None,
-            Some(s) => {
-                let info = self.expr(s)?;
-                let per_axis =
-                    info.ty.rank() == 1 && info.ty.shape[0].as_constant() == Some(rank as i64);
-                if !(info.ty.is_scalar() || per_axis) || info.dep != Dep::Data {
-                    self.error(
-                        Diagnostic::error(
-                            s.span,
-                            "a field's spacing must be data: one number, or one per axis",
-                        )
-                        .with_label(format!("this is {} ({})", info.ty, dep_word(info.dep)))
-                        .with_help(format!("write `spacing = 2.5` or a list of {rank} numbers")),
-                    );
-                    return None;
-                }
-                Some(s.id)
-            }
-        };
+        let spacing_id = spacing.map(|s| s.id);
         Some((ty, structure, spacing_id))
     }
 

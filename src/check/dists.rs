@@ -226,8 +226,18 @@ impl<'p> Checker<'p> {
         let mut bound: Vec<Option<&Expr>> = vec![None; spec.params.len()];
         let mut given: Vec<Option<Span>> = vec![None; spec.params.len()];
         let mut next = 0;
+        let mut named: Option<Span> = None;
         for a in &dist.args {
             let slot = match &a.name {
+                None if named.is_some() => {
+                    let d =
+                        Diagnostic::error(a.value.span, "a positional argument after a named one")
+                            .with_label("positional")
+                            .with_secondary(named.unwrap_or_default(), "named argument before it")
+                            .with_help("put positional arguments first, or name this one too");
+                    self.error(d);
+                    return None;
+                }
                 None => {
                     if next >= spec.params.len() {
                         self.error(
@@ -250,7 +260,10 @@ impl<'p> Checker<'p> {
                     next - 1
                 }
                 Some(n) => match spec.params.iter().position(|p| p.name == n.name) {
-                    Some(k) => k,
+                    Some(k) => {
+                        named = named.or(Some(n.span));
+                        k
+                    }
                     None => {
                         let mut d = Diagnostic::error(
                             n.span,

@@ -271,6 +271,20 @@ impl<'p> Checker<'p> {
                         continue;
                     }
                     if ii.ty.is_scalar() {
+                        if let ExprKind::Int(k) = ix.kind {
+                            let len = axis_len.as_constant();
+                            if k < 1 || len.is_some_and(|n| k > n) {
+                                self.error(
+                                    Diagnostic::error(
+                                        ix.span,
+                                        format!("index {k} is out of range"),
+                                    )
+                                    .with_label(format!("indices run from 1 to {axis_len}"))
+                                    .with_secondary(base.span, format!("{}", ib.ty)),
+                                );
+                                ok = false;
+                            }
+                        }
                         continue;
                     }
                     match &gathered {
@@ -311,6 +325,30 @@ impl<'p> Checker<'p> {
                         None => Some(axis_len.clone()),
                         Some(h) => self.try_dim(h),
                     };
+                    // Bounds provably outside 1..=len are mistakes whatever the data.
+                    let below = lo_d
+                        .as_ref()
+                        .and_then(|l| l.as_constant())
+                        .is_some_and(|l| l < 1);
+                    let past = hi_d
+                        .as_ref()
+                        .and_then(|h| h.sub(&axis_len))
+                        .and_then(|d| d.as_constant())
+                        .is_some_and(|d| d > 0);
+                    if below || past {
+                        let span = if below {
+                            lo.as_ref().map_or(e.span, |l| l.span)
+                        } else {
+                            hi.as_ref().map_or(e.span, |h| h.span)
+                        };
+                        self.error(
+                            Diagnostic::error(span, "slice bound out of range")
+                                .with_label(format!("indices run from 1 to {axis_len}"))
+                                .with_secondary(base.span, format!("{}", ib.ty)),
+                        );
+                        ok = false;
+                        continue;
+                    }
                     let len = match (lo_d, hi_d) {
                         (Some(l), Some(h)) => h.sub(&l).and_then(|d| d.add(&Dim::constant(1))),
                         _ => None,

@@ -34,6 +34,17 @@ impl<'p> Checker<'p> {
                         )),
                 );
             }
+            let field_prior = d
+                .prior
+                .as_ref()
+                .is_some_and(|p| matches!(p.name.name.as_str(), "gmrf" | "matern"));
+            if field_prior && (info.lower.is_some() || info.upper.is_some()) {
+                warnings.push(
+                    Diagnostic::warning(d.name.span, format!("a Gaussian field prior on the bounded latent `{name}`"))
+                        .with_label("the prior is truncated to the bounds")
+                        .with_help(format!("put the prior on an unbounded field and transform it in a law, e.g. `law {name}_pos = exp({name}_log)`")),
+                );
+            }
             if !used.contains(name) {
                 warnings.push(
                     Diagnostic::warning(d.name.span, format!("latent `{name}` is never used"))

@@ -166,34 +166,44 @@ pub fn check(program: Program) -> CheckOutput {
     let model = if has_errors {
         None
     } else {
-        let laws = cx
+        let laws: Option<Vec<LawInfo>> = cx
             .laws
             .iter()
             .enumerate()
-            .map(|(i, l)| LawInfo {
-                name: l.name.name.clone(),
-                info: match &cx.law_state[i] {
-                    LawState::Done(Some(info)) => info.clone(),
-                    _ => unreachable!("an error-free check types every law"),
-                },
+            .map(|(i, l)| match &cx.law_state[i] {
+                LawState::Done(Some(info)) => Some(LawInfo {
+                    name: l.name.name.clone(),
+                    info: info.clone(),
+                }),
+                _ => None,
             })
             .collect();
-        let data = cx.data_decls.iter().map(|d| d.clone().unwrap()).collect();
-        let latents = cx.latent_decls.iter().map(|d| d.clone().unwrap()).collect();
+        let data: Option<Vec<DeclInfo>> = cx.data_decls.iter().cloned().collect();
+        let latents: Option<Vec<DeclInfo>> = cx.latent_decls.iter().cloned().collect();
         let combine = cx.combine_info.clone().unwrap_or(CombineInfo {
             rule: CombineRule::Product,
             entries: vec![],
         });
         let exprs = std::mem::take(&mut cx.infos);
         drop(cx);
-        Some(CheckedModel {
-            program,
-            data,
-            latents,
-            laws,
-            combine,
-            exprs,
-        })
+        match (laws, data, latents) {
+            (Some(laws), Some(data), Some(latents)) => Some(CheckedModel {
+                program,
+                data,
+                latents,
+                laws,
+                combine,
+                exprs,
+            }),
+            _ => {
+                // Every declaration that fails to check reports why; reaching here is a bug.
+                diagnostics.push(Diagnostic::error(
+                    Span::default(),
+                    "internal error: a declaration could not be checked but no message was given; please report this model",
+                ));
+                None
+            }
+        }
     };
     CheckOutput { model, diagnostics }
 }

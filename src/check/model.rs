@@ -29,7 +29,7 @@ impl<'p> Checker<'p> {
         for k in 0..self.modalities.len() {
             let m = self.modalities[k];
             if let Some(w) = &m.weight {
-                self.check_weight(w, "a modality's weight", false);
+                self.check_weight(w, "a modality's weight");
             }
             self.push_frame(false);
             let mut likelihoods = 0;
@@ -93,8 +93,9 @@ impl<'p> Checker<'p> {
         })
     }
 
-    /// A weight or budget: a number known from data, not negative (and positive unless `zero_ok`).
-    fn check_weight(&mut self, w: &Expr, what: &str, zero_ok: bool) -> bool {
+    /// A weight or budget: a number known from data, zero or more (a weight of 0 switches a modality
+    /// off).
+    fn check_weight(&mut self, w: &Expr, what: &str) -> bool {
         let Some(info) = self.expr(w) else {
             return false;
         };
@@ -113,10 +114,9 @@ impl<'p> Checker<'p> {
             return false;
         }
         if let Some(v) = const_real(w) {
-            if v < 0.0 || (v == 0.0 && !zero_ok) {
-                let need = if zero_ok { "zero or more" } else { "positive" };
+            if v < 0.0 {
                 self.error(
-                    Diagnostic::error(w.span, format!("{what} must be {need}"))
+                    Diagnostic::error(w.span, format!("{what} must be zero or more"))
                         .with_label(format!("this is {v}")),
                 );
                 return false;
@@ -238,7 +238,7 @@ impl<'p> Checker<'p> {
             } else {
                 "a min-max budget"
             };
-            if self.check_weight(&entry.value, what, true) {
+            if self.check_weight(&entry.value, what) {
                 out.push((name.name.clone(), entry.value.id));
             }
         }

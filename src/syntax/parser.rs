@@ -165,6 +165,11 @@ fn syntax_error(e: pest::error::Error<Rule>, source: &str) -> Diagnostic {
     let offers_operator = expected.contains("an operator") || expected.contains("`,`");
     if exponent {
         d = d.with_help("a number's exponent needs digits, as in `1e-3` or `2.5E6`");
+    } else if found
+        .as_deref()
+        .is_some_and(|t| ["<", ">", "<=", ">=", "==", "!="].contains(&t))
+    {
+        d = d.with_help("comparisons do not chain: write `(a < b) * (b < c)` for both");
     } else if found.as_deref() == Some("=") && matches!(prev, Some('>' | '<')) {
         d = d.with_help("bounds are written `> 0` or `< 1`: the boundary itself has probability zero, so there is no `>=`");
     } else if let Some(k) = keyword.filter(|_| after.starts_with([':', '=', '(', '~'])) {
