@@ -14,12 +14,33 @@ pub mod check;
 pub mod data;
 pub mod diagnostic;
 pub mod eval;
+pub mod ir;
 pub mod library;
+pub mod passes;
 pub mod span;
 pub mod syntax;
 
 pub use check::{CheckOutput, CheckedModel};
 pub use diagnostic::Diagnostic;
+
+/// Compiles a checked model with its data: lower to the graph IR, validate, optimise, lay out.
+pub fn compile(
+    model: &CheckedModel,
+    data: &data::DataSet,
+    settings: &passes::Settings,
+) -> Result<eval::CompiledModel, Vec<Diagnostic>> {
+    let graph = ir::lower(model, data)?;
+    let internal = |e: String| {
+        vec![Diagnostic::error(
+            span::Span::default(),
+            format!("internal error in the compiler: {e}"),
+        )]
+    };
+    ir::validate::validate(&graph).map_err(internal)?;
+    let graph = passes::optimise(graph, settings);
+    ir::validate::validate(&graph).map_err(internal)?;
+    Ok(eval::CompiledModel::new(graph))
+}
 
 /// Parses and checks a model's source text.
 pub fn check_source(source: &str) -> CheckOutput {

@@ -2,3 +2,10 @@
 //! kernels of every operation and distribution.
 
 pub mod dists;
+pub mod forward;
+pub mod model;
+pub mod ops;
+pub mod reverse;
+pub mod transforms;
+
+pub use model::{CompiledModel, EvalError, Evaluator, Output};

@@ -1,0 +1,179 @@
+//! The forward kernel of every node: computes a node's value from its inputs' values.
+//!
+//! Used three ways: by the evaluator in arena order on every log-density call, by constant folding on
+//! data-only nodes, and by lowering when it needs a data value (an index, a slice bound). Nothing here
+//! allocates except `eval_data_node`, which runs at compile time.
+
+use super::dists::{self, Family};
+use super::ops;
+use super::transforms;
+use crate::ir::graph::{Graph, NodeId, Op, Transform};
+
+/// Most arguments any distribution takes (variate included).
+pub const MAX_DIST_ARGS: usize = 6;
+
+/// How many scratch numbers a node needs: gradients of a log density's arguments, or the constrained
+/// values a Jacobian node recomputes.
+pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
+    match &g.node(id).op {
+        Op::Lpdf { args, .. } => args.iter().map(|a| g.node(*a).len()).sum(),
+        Op::LogJacobian(_, inputs) => constrained_len(g, inputs[0], &g.node(id).op),
+        _ => 0,
+    }
+}
+
+fn constrained_len(g: &Graph, raw: NodeId, op: &Op) -> usize {
+    let free = g.node(raw).len();
+    match op {
+        Op::LogJacobian(Transform::Simplex, _) => free + 1,
+        _ => free,
+    }
+}
+
+/// Computes node `id` into `out`. `get` returns any earlier node's value; `params` is the unconstrained
+/// vector. With `want_grad`, a log-density node also leaves the gradient of each argument in `scratch`
+/// (laid out argument after argument) for the reverse sweep.
+pub fn forward_node<'a>(
+    g: &Graph,
+    id: NodeId,
+    get: &dyn Fn(NodeId) -> &'a [f64],
+    params: &[f64],
+    out: &mut [f64],
+    scratch: &mut [f64],
+    want_grad: bool,
+) {
+    let node = g.node(id);
+    match &node.op {
+        Op::Data(_, c) | Op::Const(c) => out.copy_from_slice(&g.consts[c.0 as usize]),
+        Op::Param { offset } => out.copy_from_slice(&params[*offset..*offset + out.len()]),
+        Op::Constrain(t, inputs) => {
+            let mut bounds: [&[f64]; 2] = [&[], &[]];
+            for (k, b) in inputs[1..].iter().enumerate() {
+                bounds[k] = get(*b);
+            }
+            transforms::constrain(*t, get(inputs[0]), &bounds[..inputs.len() - 1], out);
+        }
+        Op::LogJacobian(t, inputs) => {
+            let mut bounds: [&[f64]; 2] = [&[], &[]];
+            for (k, b) in inputs[1..].iter().enumerate() {
+                bounds[k] = get(*b);
+            }
+            let bounds = &bounds[..inputs.len() - 1];
+            let x = get(inputs[0]);
+            transforms::constrain(*t, x, bounds, scratch);
+            out[0] = transforms::log_jacobian(*t, x, bounds, scratch);
+        }
+        Op::Unary(op, a) => ops::unary(*op, get(*a), out),
+        Op::Binary(op, a, b) => ops::binary(*op, get(*a), get(*b), out),
+        Op::Select(c, a, b) => ops::select(get(*c), get(*a), get(*b), out),
+        Op::Reduce(op, a, [o, l, i]) => ops::reduce(*op, get(*a), *o, *l, *i, out),
+        Op::CumSum(a, [o, l, i]) => ops::cumsum(get(*a), *o, *l, *i, out),
+        Op::Softmax(a) => ops::softmax(get(*a), out),
+        Op::LogSoftmax(a) => ops::log_softmax(get(*a), out),
+        Op::MatVec(a, x) => {
+            let s = &g.node(*a).shape;
+            ops::matvec(get(*a), s[0], s[1], get(*x), out)
+        }
+        Op::MatMul(a, b) => {
+            let (sa, sb) = (&g.node(*a).shape, &g.node(*b).shape);
+            ops::matmul(get(*a), sa[0], sa[1], get(*b), sb[1], out)
+        }
+        Op::Dot(a, b) => out[0] = ops::dot(get(*a), get(*b)),
+        Op::Gather(a, m) => ops::gather(get(*a), &g.maps[m.0 as usize], out),
+        Op::Concat(items) => {
+            let mut at = 0;
+            for it in items {
+                let v = get(*it);
+                out[at..at + v.len()].copy_from_slice(v);
+                at += v.len();
+            }
+        }
+        Op::DiagMatrix(a) => {
+            let v = get(*a);
+            let k = v.len();
+            out.fill(0.0);
+            for i in 0..k {
+                out[i * k + i] = v[i];
+            }
+        }
+        Op::Lpdf {
+            family,
+            args,
+            dims,
+            normalised,
+        } => {
+            out[0] = lpdf_node(
+                g,
+                *family,
+                args,
+                *dims,
+                *normalised,
+                get,
+                scratch,
+                want_grad,
+            );
+        }
+        Op::AddScalars(items) => out[0] = items.iter().map(|i| get(*i)[0]).sum(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lpdf_node<'a>(
+    g: &Graph,
+    family: Family,
+    args: &[NodeId],
+    dims: usize,
+    normalised: bool,
+    get: &dyn Fn(NodeId) -> &'a [f64],
+    scratch: &mut [f64],
+    want_grad: bool,
+) -> f64 {
+    let n = args.len().min(MAX_DIST_ARGS);
+    let mut values: [&[f64]; MAX_DIST_ARGS] = [&[]; MAX_DIST_ARGS];
+    let mut constant = [true; MAX_DIST_ARGS];
+    for k in 0..n {
+        values[k] = get(args[k]);
+        constant[k] = !g.node(args[k]).param;
+    }
+    let mut grads: [Option<&mut [f64]>; MAX_DIST_ARGS] = Default::default();
+    if want_grad {
+        let mut rest = scratch;
+        for k in 0..n {
+            let (head, tail) = rest.split_at_mut(values[k].len());
+            if !constant[k] {
+                grads[k] = Some(head);
+            }
+            rest = tail;
+        }
+    }
+    dists::lpdf(
+        family,
+        &values[..n],
+        dims,
+        &constant[..n],
+        normalised,
+        &mut grads[..n],
+    )
+}
+
+/// Computes a data-only node from its inputs' values, at compile time.
+pub fn eval_data_node(g: &Graph, id: NodeId, inputs: &[&[f64]]) -> Result<Vec<f64>, String> {
+    let node = g.node(id);
+    if node.param {
+        return Err(
+            "internal error: a value that depends on latents was needed at compile time".into(),
+        );
+    }
+    let ids = node.op.inputs();
+    let get = |n: NodeId| -> &[f64] {
+        let k = ids
+            .iter()
+            .position(|i| *i == n)
+            .expect("inputs are given in order");
+        inputs[k]
+    };
+    let mut out = vec![0.0; node.len()];
+    let mut scratch = vec![0.0; scratch_len(g, id)];
+    forward_node(g, id, &get, &[], &mut out, &mut scratch, false);
+    Ok(out)
+}

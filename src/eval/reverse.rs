@@ -1,0 +1,204 @@
+//! The reverse kernel of every node: given the adjoint of a node's value, adds the adjoints of its
+//! parameter-dependent inputs. Inputs that are data get nothing. Each input is updated by its own call,
+//! so a node that reads the same input twice (`x * x`) is handled without aliasing.
+
+use super::forward::MAX_DIST_ARGS;
+use super::ops;
+use super::transforms;
+use crate::ir::graph::{Graph, NodeId, Op};
+use std::ops::Range;
+
+/// Adds the contributions of node `id` (adjoint `g_out`) to the adjoints of its inputs, which live in
+/// `adj` at `range(input)` (every input precedes the node, so `adj` ends before the node's own adjoint).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_node<'a>(
+    g: &Graph,
+    id: NodeId,
+    get: &dyn Fn(NodeId) -> &'a [f64],
+    out: &[f64],
+    g_out: &[f64],
+    scratch: &[f64],
+    adj: &mut [f64],
+    range: &dyn Fn(NodeId) -> Range<usize>,
+) {
+    let node = g.node(id);
+    let wants = |n: NodeId| g.node(n).param;
+    match &node.op {
+        Op::Data(..) | Op::Const(_) | Op::Param { .. } => {}
+        Op::Constrain(t, inputs) | Op::LogJacobian(t, inputs) => {
+            let mut bounds: [&[f64]; 2] = [&[], &[]];
+            for (k, b) in inputs[1..].iter().enumerate() {
+                bounds[k] = get(*b);
+            }
+            let bounds = &bounds[..inputs.len() - 1];
+            let x = get(inputs[0]);
+            let (y, g_y, g_jac) = match &node.op {
+                Op::Constrain(..) => (out, Some(g_out), 0.0),
+                _ => (scratch, None, g_out[0]),
+            };
+            // The raw coordinates always depend on the parameters; bounds may not. One call per input.
+            for k in 0..inputs.len() {
+                if !wants(inputs[k]) {
+                    continue;
+                }
+                let target = &mut adj[range(inputs[k])];
+                let mut gb: [Option<&mut [f64]>; 2] = [None, None];
+                let gx = if k == 0 {
+                    Some(target)
+                } else {
+                    gb[k - 1] = Some(target);
+                    None
+                };
+                transforms::constrain_grad(
+                    *t,
+                    x,
+                    bounds,
+                    y,
+                    g_y,
+                    g_jac,
+                    gx,
+                    &mut gb[..inputs.len() - 1],
+                );
+            }
+        }
+        Op::Unary(op, a) => {
+            if wants(*a) {
+                ops::unary_grad(*op, get(*a), out, g_out, &mut adj[range(*a)]);
+            }
+        }
+        Op::Binary(op, a, b) => {
+            let (va, vb) = (get(*a), get(*b));
+            if wants(*a) {
+                ops::binary_grad(*op, va, vb, out, g_out, Some(&mut adj[range(*a)]), None);
+            }
+            if wants(*b) {
+                ops::binary_grad(*op, va, vb, out, g_out, None, Some(&mut adj[range(*b)]));
+            }
+        }
+        Op::Select(c, a, b) => {
+            let vc = get(*c);
+            if wants(*a) {
+                ops::select_grad(vc, g_out, Some(&mut adj[range(*a)]), None);
+            }
+            if wants(*b) {
+                ops::select_grad(vc, g_out, None, Some(&mut adj[range(*b)]));
+            }
+        }
+        Op::Reduce(op, a, [o, l, i]) => {
+            if wants(*a) {
+                ops::reduce_grad(*op, get(*a), *o, *l, *i, out, g_out, &mut adj[range(*a)]);
+            }
+        }
+        Op::CumSum(a, [o, l, i]) => {
+            if wants(*a) {
+                ops::cumsum_grad(*o, *l, *i, g_out, &mut adj[range(*a)]);
+            }
+        }
+        Op::Softmax(a) => {
+            if wants(*a) {
+                ops::softmax_grad(out, g_out, &mut adj[range(*a)]);
+            }
+        }
+        Op::LogSoftmax(a) => {
+            if wants(*a) {
+                ops::log_softmax_grad(out, g_out, &mut adj[range(*a)]);
+            }
+        }
+        Op::MatVec(a, x) => {
+            let s = &g.node(*a).shape;
+            let (va, vx) = (get(*a), get(*x));
+            if wants(*a) {
+                ops::matvec_grad(va, s[0], s[1], vx, g_out, Some(&mut adj[range(*a)]), None);
+            }
+            if wants(*x) {
+                ops::matvec_grad(va, s[0], s[1], vx, g_out, None, Some(&mut adj[range(*x)]));
+            }
+        }
+        Op::MatMul(a, b) => {
+            let (sa, sb) = (&g.node(*a).shape, &g.node(*b).shape);
+            let (va, vb) = (get(*a), get(*b));
+            if wants(*a) {
+                ops::matmul_grad(
+                    va,
+                    sa[0],
+                    sa[1],
+                    vb,
+                    sb[1],
+                    g_out,
+                    Some(&mut adj[range(*a)]),
+                    None,
+                );
+            }
+            if wants(*b) {
+                ops::matmul_grad(
+                    va,
+                    sa[0],
+                    sa[1],
+                    vb,
+                    sb[1],
+                    g_out,
+                    None,
+                    Some(&mut adj[range(*b)]),
+                );
+            }
+        }
+        Op::Dot(a, b) => {
+            let (va, vb) = (get(*a), get(*b));
+            if wants(*a) {
+                ops::dot_grad(va, vb, g_out[0], Some(&mut adj[range(*a)]), None);
+            }
+            if wants(*b) {
+                ops::dot_grad(va, vb, g_out[0], None, Some(&mut adj[range(*b)]));
+            }
+        }
+        Op::Gather(a, m) => {
+            if wants(*a) {
+                ops::gather_grad(&g.maps[m.0 as usize], g_out, &mut adj[range(*a)]);
+            }
+        }
+        Op::Concat(items) => {
+            let mut at = 0;
+            for it in items {
+                let r = range(*it);
+                let len = r.len();
+                if wants(*it) {
+                    for (d, s) in adj[r].iter_mut().zip(&g_out[at..at + len]) {
+                        *d += s;
+                    }
+                }
+                at += len;
+            }
+        }
+        Op::DiagMatrix(a) => {
+            if wants(*a) {
+                let r = range(*a);
+                let k = r.len();
+                for (i, d) in adj[r].iter_mut().enumerate() {
+                    *d += g_out[i * k + i];
+                }
+            }
+        }
+        Op::Lpdf { args, .. } => {
+            // The forward pass left d(lpdf)/d(arg) in scratch, argument after argument.
+            let seed = g_out[0];
+            let mut at = 0;
+            for a in args.iter().take(MAX_DIST_ARGS) {
+                let r = range(*a);
+                let len = r.len();
+                if wants(*a) {
+                    for (d, s) in adj[r].iter_mut().zip(&scratch[at..at + len]) {
+                        *d += seed * s;
+                    }
+                }
+                at += len;
+            }
+        }
+        Op::AddScalars(items) => {
+            for it in items {
+                if wants(*it) {
+                    adj[range(*it).start] += g_out[0];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The graph IR: an arena of vector-level nodes addressed by `NodeId`.
+//!
+//! Invariant: a node only uses nodes that come before it, so the forward pass runs in arena order and the
+//! reverse sweep runs backwards (`validate` checks this). Shapes are concrete (data are loaded before
+//! lowering); values are flat and row-major. Spans live beside the nodes (`Graph::spans`), never inside,
+//! so printed graphs do not change when a comment moves.
+
+use crate::eval::dists::Family;
+use crate::eval::ops::{Binary, Reduce, Unary};
+use crate::span::Span;
+
+/// A handle to a node of one graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index into `Graph::consts` (values) or `Graph::maps` (gather index maps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConstId(pub u32);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MapId(pub u32);
+
+/// How a latent's unconstrained coordinates become its constrained value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transform {
+    /// y = lo + exp(x)
+    Lower,
+    /// y = hi - exp(x)
+    Upper,
+    /// y = lo + (hi - lo) logistic(x)
+    Interval,
+    /// y = softmax([x, 0]) (additive log-ratio); k - 1 free coordinates.
+    Simplex,
+    /// y1 = x1, yk = y(k-1) + exp(xk)
+    Ordered,
+    /// y1 = exp(x1), yk = y(k-1) + exp(xk)
+    PositiveOrdered,
+}
+
+impl Transform {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::Lower => "lower",
+            Transform::Upper => "upper",
+            Transform::Interval => "interval",
+            Transform::Simplex => "simplex",
+            Transform::Ordered => "ordered",
+            Transform::PositiveOrdered => "positive_ordered",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Data from the data file, by declaration name.
+    Data(String, ConstId),
+    /// A literal or a folded data-only value.
+    Const(ConstId),
+    /// A slice of the unconstrained parameter vector starting at `offset` (the node's length long).
+    Param {
+        offset: usize,
+    },
+    /// A latent's constrained value; inputs: unconstrained coordinates, then the bounds the kind needs.
+    Constrain(Transform, Vec<NodeId>),
+    /// The log absolute Jacobian determinant of the same transform (a scalar).
+    LogJacobian(Transform, Vec<NodeId>),
+    Unary(Unary, NodeId),
+    /// Elementwise; each input has one element (broadcast) or the node's length.
+    Binary(Binary, NodeId, NodeId),
+    /// Elementwise select: condition, then, else.
+    Select(NodeId, NodeId, NodeId),
+    /// Reduction over the middle axis of the input viewed as [outer, len, inner].
+    Reduce(Reduce, NodeId, [usize; 3]),
+    /// Cumulative sum over the middle axis of [outer, len, inner].
+    CumSum(NodeId, [usize; 3]),
+    Softmax(NodeId),
+    LogSoftmax(NodeId),
+    /// Dense matrix (rows x cols) times vector.
+    MatVec(NodeId, NodeId),
+    /// Dense matrix times matrix.
+    MatMul(NodeId, NodeId),
+    Dot(NodeId, NodeId),
+    /// out[i] = in[map[i]]: indexing, slicing, transposes, broadcasts and reshapes.
+    Gather(NodeId, MapId),
+    /// The inputs' elements one after another (array literals).
+    Concat(Vec<NodeId>),
+    /// A square matrix with the input on its diagonal.
+    DiagMatrix(NodeId),
+    /// Summed log density of a vectorised `~`: the variate, then the parameters in registry order.
+    /// `dims` is the event size of multivariate families; `normalised` keeps constant terms.
+    Lpdf {
+        family: Family,
+        args: Vec<NodeId>,
+        dims: usize,
+        normalised: bool,
+    },
+    /// The sum of scalar inputs.
+    AddScalars(Vec<NodeId>),
+}
+
+impl Op {
+    /// The nodes this one reads.
+    pub fn inputs(&self) -> Vec<NodeId> {
+        match self {
+            Op::Data(..) | Op::Const(_) | Op::Param { .. } => vec![],
+            Op::Constrain(_, v) | Op::LogJacobian(_, v) | Op::Concat(v) | Op::AddScalars(v) => {
+                v.clone()
+            }
+            Op::Lpdf { args, .. } => args.clone(),
+            Op::Unary(_, a)
+            | Op::Reduce(_, a, _)
+            | Op::CumSum(a, _)
+            | Op::Softmax(a)
+            | Op::LogSoftmax(a)
+            | Op::Gather(a, _)
+            | Op::DiagMatrix(a) => vec![*a],
+            Op::Binary(_, a, b) | Op::MatVec(a, b) | Op::MatMul(a, b) | Op::Dot(a, b) => {
+                vec![*a, *b]
+            }
+            Op::Select(c, a, b) => vec![*c, *a, *b],
+        }
+    }
+
+    /// The same operation reading `f(input)` instead of each input.
+    pub fn map_inputs(&self, f: &mut impl FnMut(NodeId) -> NodeId) -> Op {
+        let v = |v: &Vec<NodeId>, f: &mut dyn FnMut(NodeId) -> NodeId| {
+            v.iter().map(|&n| f(n)).collect::<Vec<_>>()
+        };
+        match self {
+            Op::Data(..) | Op::Const(_) | Op::Param { .. } => self.clone(),
+            Op::Constrain(t, xs) => Op::Constrain(*t, v(xs, f)),
+            Op::LogJacobian(t, xs) => Op::LogJacobian(*t, v(xs, f)),
+            Op::Concat(xs) => Op::Concat(v(xs, f)),
+            Op::AddScalars(xs) => Op::AddScalars(v(xs, f)),
+            Op::Lpdf {
+                family,
+                args,
+                dims,
+                normalised,
+            } => Op::Lpdf {
+                family: *family,
+                args: v(args, f),
+                dims: *dims,
+                normalised: *normalised,
+            },
+            Op::Unary(u, a) => Op::Unary(*u, f(*a)),
+            Op::Reduce(r, a, s) => Op::Reduce(*r, f(*a), *s),
+            Op::CumSum(a, s) => Op::CumSum(f(*a), *s),
+            Op::Softmax(a) => Op::Softmax(f(*a)),
+            Op::LogSoftmax(a) => Op::LogSoftmax(f(*a)),
+            Op::Gather(a, m) => Op::Gather(f(*a), *m),
+            Op::DiagMatrix(a) => Op::DiagMatrix(f(*a)),
+            Op::Binary(b, x, y) => {
+                let x = f(*x);
+                Op::Binary(*b, x, f(*y))
+            }
+            Op::MatVec(a, b) => {
+                let a = f(*a);
+                Op::MatVec(a, f(*b))
+            }
+            Op::MatMul(a, b) => {
+                let a = f(*a);
+                Op::MatMul(a, f(*b))
+            }
+            Op::Dot(a, b) => {
+                let a = f(*a);
+                Op::Dot(a, f(*b))
+            }
+            Op::Select(c, a, b) => {
+                let c = f(*c);
+                let a = f(*a);
+                Op::Select(c, a, f(*b))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    /// Concrete shape; empty for a scalar.
+    pub shape: Vec<usize>,
+    /// Whether the value changes with the parameters (otherwise it is computable once, from data).
+    pub param: bool,
+}
+
+impl Node {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a term of the log density is, for reports and for weighting modalities at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TermKind {
+    Prior,
+    Jacobian,
+    /// A likelihood statement of the modality with this index in `Graph::modalities`.
+    Likelihood(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    pub node: NodeId,
+    pub kind: TermKind,
+}
+
+/// A latent: where its coordinates sit in the unconstrained vector and which node holds its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latent {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Offset and length in the unconstrained vector.
+    pub offset: usize,
+    pub free: usize,
+    pub value: NodeId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modality {
+    pub name: String,
+    /// The weight from `weight w` or `combine tempered` (1 by default).
+    pub weight: f64,
+}
+
+/// A compiled model's graph.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    /// The source span each node came from, beside the nodes.
+    pub spans: Vec<Span>,
+    pub consts: Vec<Vec<f64>>,
+    pub maps: Vec<Vec<u32>>,
+    /// Terms of the log density; the target is their (weighted) sum.
+    pub terms: Vec<Term>,
+    pub latents: Vec<Latent>,
+    /// Named deterministic outputs: laws.
+    pub laws: Vec<(String, NodeId)>,
+    pub modalities: Vec<Modality>,
+    /// Length of the unconstrained parameter vector.
+    pub dim: usize,
+}
+
+impl Graph {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Appends a node; `param` is derived from the inputs (and is true for parameter slices).
+    pub fn push(&mut self, op: Op, shape: Vec<usize>, span: Span) -> NodeId {
+        let param =
+            matches!(op, Op::Param { .. }) || op.inputs().iter().any(|i| self.node(*i).param);
+        self.nodes.push(Node { op, shape, param });
+        self.spans.push(span);
+        NodeId(self.nodes.len() as u32 - 1)
+    }
+
+    pub fn add_const(&mut self, values: Vec<f64>, shape: Vec<usize>, span: Span) -> NodeId {
+        self.consts.push(values);
+        let id = ConstId(self.consts.len() as u32 - 1);
+        self.push(Op::Const(id), shape, span)
+    }
+
+    pub fn add_map(&mut self, map: Vec<u32>) -> MapId {
+        self.maps.push(map);
+        MapId(self.maps.len() as u32 - 1)
+    }
+
+    /// Every node an output depends on: terms, laws and latents.
+    pub fn roots(&self) -> Vec<NodeId> {
+        let mut r: Vec<NodeId> = self.terms.iter().map(|t| t.node).collect();
+        r.extend(self.laws.iter().map(|(_, n)| *n));
+        r.extend(self.latents.iter().map(|l| l.value));
+        r
+    }
+}

@@ -1,0 +1,460 @@
+//! Lowering: a checked model and its loaded data → the graph IR.
+//!
+//! Latents get their place in the unconstrained vector (in declaration order) and a transform node;
+//! priors, Jacobians and every modality's likelihood statements become log-density terms. Expressions
+//! are lowered in `lower_expr.rs`. Everything the checker proved is assumed; what only the data can
+//! reveal (an index out of range, a slice past the end) is reported here with its source span.
+
+use super::graph::*;
+use crate::check::{CheckedModel, CombineRule, Form, Structure};
+use crate::data::DataSet;
+use crate::diagnostic::Diagnostic;
+use crate::eval::dists::Family;
+use crate::span::Span;
+use crate::syntax::ast::*;
+use std::collections::HashMap;
+
+/// A lowered value: its node and what the language needs to know beyond the shape.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Val {
+    pub node: NodeId,
+    pub form: Form,
+    pub int: bool,
+    /// Inside a comprehension: the value holds one element per position of the comprehension.
+    pub per_element: bool,
+}
+
+pub(super) type R<T> = Result<T, Diagnostic>;
+
+/// Compiles a checked model with its data into a graph.
+pub fn lower(model: &CheckedModel, data: &DataSet) -> Result<Graph, Vec<Diagnostic>> {
+    let mut cx = Lowerer::new(model, data);
+    match cx.run() {
+        Ok(()) => Ok(cx.g),
+        Err(d) => Err(vec![d]),
+    }
+}
+
+pub(super) struct Lowerer<'m> {
+    pub model: &'m CheckedModel,
+    pub data: &'m DataSet,
+    pub g: Graph,
+    pub globals: HashMap<String, Val>,
+    pub laws: HashMap<&'m str, &'m Law>,
+    pub latent_decls: HashMap<&'m str, (usize, &'m Decl)>,
+    pub fns: HashMap<&'m str, &'m FnDef>,
+    pub scopes: Vec<Vec<(String, Val)>>,
+    /// Values of data-only nodes computed during lowering (for indices and slice bounds).
+    pub known: HashMap<NodeId, Vec<f64>>,
+    /// Laws being lowered (a guard; the checker has already rejected cycles).
+    pub in_progress: Vec<String>,
+    /// Sparse data, which cannot be compiled yet.
+    pub sparse: Vec<String>,
+}
+
+impl<'m> Lowerer<'m> {
+    fn new(model: &'m CheckedModel, data: &'m DataSet) -> Lowerer<'m> {
+        let mut laws = HashMap::new();
+        let mut latent_decls = HashMap::new();
+        let mut fns = HashMap::new();
+        let mut k = 0;
+        for item in &model.program.items {
+            match item {
+                Item::Law(l) => {
+                    laws.insert(l.name.name.as_str(), l);
+                }
+                Item::Fn(f) => {
+                    fns.insert(f.name.name.as_str(), f);
+                }
+                Item::Latent(b) => {
+                    for d in &b.decls {
+                        latent_decls.insert(d.name.name.as_str(), (k, d));
+                        k += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Lowerer {
+            model,
+            data,
+            g: Graph::default(),
+            globals: HashMap::new(),
+            laws,
+            latent_decls,
+            fns,
+            scopes: vec![],
+            known: HashMap::new(),
+            in_progress: vec![],
+            sparse: vec![],
+        }
+    }
+
+    fn run(&mut self) -> R<()> {
+        self.lower_data();
+        self.place_latents()?;
+        let names: Vec<String> = self.model.latents.iter().map(|l| l.name.clone()).collect();
+        for name in &names {
+            self.latent(name)?;
+        }
+        for i in 0..self.model.latents.len() {
+            let l = self.g.latents[i].clone();
+            let (_, decl) = self.latent_decls[l.name.as_str()];
+            if let Some(prior) = &decl.prior {
+                let lhs = self.globals[&l.name];
+                self.tilde(lhs, prior, TermKind::Prior)?;
+            }
+        }
+        let items = &self.model.program.items;
+        for item in items {
+            let priors: Vec<&Tilde> = match item {
+                Item::Latent(b) => b.priors.iter().collect(),
+                Item::Tilde(t) => vec![t],
+                _ => continue,
+            };
+            for t in priors {
+                let lhs = self.expr(&t.lhs)?;
+                self.tilde(lhs, &t.dist, TermKind::Prior)?;
+            }
+        }
+        for law in self.model.laws.iter() {
+            let v = self.law(&law.name)?;
+            self.g.laws.push((law.name.clone(), v.node));
+        }
+        self.modalities()?;
+        self.g.dim = self.g.latents.iter().map(|l| l.free).sum();
+        Ok(())
+    }
+
+    fn lower_data(&mut self) {
+        for (i, d) in self.model.data.iter().enumerate() {
+            let value = &self.data.values[i];
+            if value.sparse.is_some() {
+                // Sparse operators arrive with the field features; until then a use is reported.
+                self.sparse.push(d.name.clone());
+                continue;
+            }
+            self.g.consts.push(value.values.clone());
+            let id = ConstId(self.g.consts.len() as u32 - 1);
+            let node = self
+                .g
+                .push(Op::Data(d.name.clone(), id), value.shape.clone(), d.span);
+            self.known.insert(node, value.values.clone());
+            let form = if value.sparse.is_some() {
+                Form::Sparse
+            } else {
+                d.ty.form
+            };
+            let int = d.ty.elem == crate::check::Elem::Int;
+            self.globals.insert(
+                d.name.clone(),
+                Val {
+                    node,
+                    form,
+                    int,
+                    per_element: false,
+                },
+            );
+        }
+    }
+
+    /// Assigns every latent its coordinates in the unconstrained vector, in declaration order.
+    fn place_latents(&mut self) -> R<()> {
+        let mut offset = 0;
+        for l in &self.model.latents {
+            let shape: Vec<usize> =
+                l.ty.shape
+                    .iter()
+                    .map(|d| self.size(d, l.span))
+                    .collect::<R<_>>()?;
+            let n: usize = shape.iter().product();
+            let free = if l.structure == Structure::Simplex {
+                n.saturating_sub(1)
+            } else {
+                n
+            };
+            if l.structure == Structure::Simplex && n == 0 {
+                return Err(Diagnostic::error(
+                    l.span,
+                    format!("simplex `{}` has no elements", l.name),
+                )
+                .with_label("a simplex needs at least one element"));
+            }
+            self.g.latents.push(Latent {
+                name: l.name.clone(),
+                shape,
+                offset,
+                free,
+                value: NodeId(u32::MAX),
+            });
+            offset += free;
+        }
+        Ok(())
+    }
+
+    /// A declared size, evaluated with the data.
+    pub(super) fn size(&self, d: &crate::check::Dim, span: Span) -> R<usize> {
+        let v =
+            crate::data::eval_dim(d, &self.data.sizes).map_err(|m| Diagnostic::error(span, m))?;
+        usize::try_from(v).map_err(|_| {
+            Diagnostic::error(span, format!("the size `{d}` is {v} with these data"))
+                .with_label("sizes cannot be negative")
+        })
+    }
+
+    /// The constrained value of a latent, lowering it (and its bounds) on first use.
+    pub(super) fn latent(&mut self, name: &str) -> R<Val> {
+        if let Some(v) = self.globals.get(name) {
+            return Ok(*v);
+        }
+        let (k, decl) = self.latent_decls[name];
+        let info = &self.model.latents[k];
+        let l = self.g.latents[k].clone();
+        let span = decl.name.span;
+        let raw_shape = if info.structure == Structure::Simplex {
+            vec![l.free]
+        } else {
+            l.shape.clone()
+        };
+        let raw = self.g.push(Op::Param { offset: l.offset }, raw_shape, span);
+        let bound = |cx: &mut Self, id: Option<ExprId>| -> R<Option<NodeId>> {
+            match id {
+                None => Ok(None),
+                Some(id) => {
+                    let e = cx.model.find_expr(id).expect("bounds are in the program");
+                    let v = cx.expr(e)?;
+                    Ok(Some(cx.broadcast_to(v.node, &l.shape, e.span)?))
+                }
+            }
+        };
+        let lo = bound(self, info.lower)?;
+        let hi = bound(self, info.upper)?;
+        let transform = match (info.structure, lo, hi) {
+            (Structure::Simplex, ..) => Some((Transform::Simplex, vec![raw])),
+            (Structure::Ordered, ..) => Some((Transform::Ordered, vec![raw])),
+            (Structure::PositiveOrdered, ..) => Some((Transform::PositiveOrdered, vec![raw])),
+            (_, Some(a), Some(b)) => Some((Transform::Interval, vec![raw, a, b])),
+            (_, Some(a), None) => Some((Transform::Lower, vec![raw, a])),
+            (_, None, Some(b)) => Some((Transform::Upper, vec![raw, b])),
+            (_, None, None) => None,
+        };
+        let value = match transform {
+            None => raw,
+            Some((t, inputs)) => {
+                let value = self
+                    .g
+                    .push(Op::Constrain(t, inputs.clone()), l.shape.clone(), span);
+                let jac = self.g.push(Op::LogJacobian(t, inputs), vec![], span);
+                self.g.terms.push(Term {
+                    node: jac,
+                    kind: TermKind::Jacobian,
+                });
+                value
+            }
+        };
+        self.g.latents[k].value = value;
+        let v = Val {
+            node: value,
+            form: info.ty.form,
+            int: false,
+            per_element: false,
+        };
+        self.globals.insert(name.to_string(), v);
+        Ok(v)
+    }
+
+    /// A law's value, lowered once.
+    pub(super) fn law(&mut self, name: &str) -> R<Val> {
+        if let Some(v) = self.globals.get(name) {
+            return Ok(*v);
+        }
+        let law = self.laws[name];
+        if self.in_progress.iter().any(|n| n == name) {
+            return Err(Diagnostic::error(
+                law.name.span,
+                format!("law `{name}` depends on itself"),
+            ));
+        }
+        self.in_progress.push(name.to_string());
+        let saved = std::mem::take(&mut self.scopes);
+        let v = self.expr(&law.value);
+        self.scopes = saved;
+        self.in_progress.pop();
+        let v = v?;
+        self.globals.insert(name.to_string(), v);
+        Ok(v)
+    }
+
+    fn modalities(&mut self) -> R<()> {
+        let combine = &self.model.combine;
+        if combine.rule == CombineRule::Minmax {
+            let span = self
+                .model
+                .program
+                .items
+                .iter()
+                .find_map(|i| match i {
+                    Item::Combine(c) => Some(c.rule.span),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            return Err(
+                Diagnostic::error(span, "`combine minmax` cannot be compiled yet")
+                    .with_label("not yet available in this version of mmi")
+                    .with_help("use `combine product` or `combine tempered { ... }` for now"),
+            );
+        }
+        let items = &self.model.program.items;
+        for item in items {
+            let Item::Modality(m) = item else { continue };
+            let k = self.g.modalities.len();
+            let mut weight = 1.0;
+            if let Some(w) = &m.weight {
+                weight = self.scalar_data(w)?;
+            }
+            if let Some((_, id)) = combine.entries.iter().find(|(n, _)| *n == m.name.name) {
+                let e = self
+                    .model
+                    .find_expr(*id)
+                    .expect("combine values are in the program");
+                weight = self.scalar_data(e)?;
+            }
+            self.g.modalities.push(super::graph::Modality {
+                name: m.name.name.clone(),
+                weight,
+            });
+            self.scopes.push(vec![]);
+            for s in &m.stmts {
+                match s {
+                    ModalityStmt::Let(l) => {
+                        let v = self.expr(&l.value)?;
+                        self.scopes
+                            .last_mut()
+                            .expect("scope")
+                            .push((l.name.name.clone(), v));
+                    }
+                    ModalityStmt::Tilde(t) => {
+                        let lhs = self.expr(&t.lhs)?;
+                        self.tilde(lhs, &t.dist, TermKind::Likelihood(k))?;
+                    }
+                }
+            }
+            self.scopes.pop();
+        }
+        Ok(())
+    }
+
+    /// The value of a scalar data-only expression (weights, budgets).
+    fn scalar_data(&mut self, e: &Expr) -> R<f64> {
+        let v = self.expr(e)?;
+        let values = self.value_of(v.node, e.span)?;
+        Ok(values[0])
+    }
+
+    /// A `~` statement → a log-density term.
+    fn tilde(&mut self, lhs: Val, dist: &DistCall, kind: TermKind) -> R<()> {
+        let spec = crate::library::distributions::lookup(&dist.name.name).expect("checked");
+        let lhs_shape = self.g.node(lhs.node).shape.clone();
+        // Arguments in registry order; the checker guarantees every required one is present.
+        let mut args: Vec<Option<&Expr>> = vec![None; spec.params.len()];
+        let mut next = 0;
+        for a in &dist.args {
+            let slot = match &a.name {
+                Some(n) => spec
+                    .params
+                    .iter()
+                    .position(|p| p.name == n.name)
+                    .expect("checked"),
+                None => {
+                    next += 1;
+                    next - 1
+                }
+            };
+            args[slot] = Some(&a.value);
+        }
+        let family = match spec.name {
+            "rw1" | "rw2" => {
+                return self.random_walk(lhs, spec.name, args[0].expect("checked"), dist.span, kind)
+            }
+            name => Family::from_name(name).ok_or_else(|| {
+                Diagnostic::error(
+                    dist.name.span,
+                    format!("the `{name}` prior cannot be compiled yet"),
+                )
+                .with_label("not yet available in this version of mmi")
+            })?,
+        };
+        let multivariate = spec.class == crate::library::distributions::Class::Multivariate;
+        let dims = if multivariate {
+            *lhs_shape.last().unwrap_or(&1)
+        } else {
+            1
+        };
+        let mut nodes = vec![lhs.node];
+        for (p, a) in spec.params.iter().zip(&args) {
+            let e = a.expect("field priors with optional parameters are handled above");
+            let v = self.expr(e)?;
+            let node = if multivariate {
+                v.node
+            } else {
+                self.broadcast_to(v.node, &lhs_shape, e.span)?
+            };
+            let _ = p;
+            nodes.push(node);
+        }
+        let node = self.g.push(
+            Op::Lpdf {
+                family,
+                args: nodes,
+                dims,
+                normalised: true,
+            },
+            vec![],
+            dist.span,
+        );
+        self.g.terms.push(Term { node, kind });
+        Ok(())
+    }
+
+    /// `x ~ rw1(sd)`: first differences of a vector are independent normal(0, sd); `rw2` second
+    /// differences. An intrinsic (improper) prior: flat along the null space (a constant, or a line).
+    fn random_walk(
+        &mut self,
+        lhs: Val,
+        which: &str,
+        sd: &Expr,
+        span: Span,
+        kind: TermKind,
+    ) -> R<()> {
+        let shape = self.g.node(lhs.node).shape.clone();
+        if shape.len() != 1 {
+            return Err(Diagnostic::error(
+                span,
+                format!(
+                    "`{which}` on a field of rank {} cannot be compiled yet",
+                    shape.len()
+                ),
+            )
+            .with_label("only one-dimensional random walks are available in this version"));
+        }
+        let order = if which == "rw1" { 1 } else { 2 };
+        let mut d = lhs.node;
+        for _ in 0..order {
+            d = self.diff(d, 0, span)?;
+        }
+        let zero = self.g.add_const(vec![0.0], vec![], span);
+        let sd = self.expr(sd)?;
+        let node = self.g.push(
+            Op::Lpdf {
+                family: Family::Normal,
+                args: vec![d, zero, sd.node],
+                dims: 1,
+                normalised: true,
+            },
+            vec![],
+            span,
+        );
+        self.g.terms.push(Term { node, kind });
+        Ok(())
+    }
+}

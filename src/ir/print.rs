@@ -1,0 +1,89 @@
+//! The graph's stable text form: one node per line (id, operation, inputs, shape, data/param tag),
+//! then the outputs. Array data are shown by shape only; scalar constants by value.
+
+use super::graph::{Graph, Op, TermKind};
+use std::fmt::Write;
+
+pub fn print(g: &Graph) -> String {
+    let mut out = String::new();
+    let id = |n: &super::graph::NodeId| format!("%{}", n.0);
+    let list = |v: &[super::graph::NodeId]| v.iter().map(id).collect::<Vec<_>>().join(", ");
+    for (i, node) in g.nodes.iter().enumerate() {
+        let op = match &node.op {
+            Op::Data(name, _) => format!("data {name}"),
+            Op::Const(c) => {
+                let v = &g.consts[c.0 as usize];
+                if v.len() == 1 {
+                    format!("const {}", crate::syntax::print::show_real(v[0]))
+                } else {
+                    "const".to_string()
+                }
+            }
+            Op::Param { offset } => format!("param x[{}..{}]", offset, offset + node.len().max(0)),
+            Op::Constrain(t, v) => format!("constrain.{}({})", t.name(), list(v)),
+            Op::LogJacobian(t, v) => format!("log_jacobian.{}({})", t.name(), list(v)),
+            Op::Unary(u, a) => format!("{}({})", u.name(), id(a)),
+            Op::Binary(b, x, y) => format!("{}({}, {})", b.name(), id(x), id(y)),
+            Op::Select(c, a, b) => format!("select({}, {}, {})", id(c), id(a), id(b)),
+            Op::Reduce(r, a, [o, l, n]) => {
+                format!("reduce.{}({}, [{o}, {l}, {n}])", r.name(), id(a))
+            }
+            Op::CumSum(a, [o, l, n]) => format!("cumulative_sum({}, [{o}, {l}, {n}])", id(a)),
+            Op::Softmax(a) => format!("softmax({})", id(a)),
+            Op::LogSoftmax(a) => format!("log_softmax({})", id(a)),
+            Op::MatVec(a, b) => format!("matvec({}, {})", id(a), id(b)),
+            Op::MatMul(a, b) => format!("matmul({}, {})", id(a), id(b)),
+            Op::Dot(a, b) => format!("dot({}, {})", id(a), id(b)),
+            Op::Gather(a, m) => format!("gather({}, map#{})", id(a), m.0),
+            Op::Concat(v) => format!("concat({})", list(v)),
+            Op::DiagMatrix(a) => format!("diag_matrix({})", id(a)),
+            Op::Lpdf {
+                family,
+                args,
+                normalised,
+                ..
+            } => format!(
+                "lpdf.{}({} | {}){}",
+                family.name(),
+                id(&args[0]),
+                list(&args[1..]),
+                if *normalised { "" } else { " unnormalised" }
+            ),
+            Op::AddScalars(v) => format!("add({})", list(v)),
+        };
+        let shape: Vec<String> = node.shape.iter().map(|d| d.to_string()).collect();
+        let tag = if node.param { "param" } else { "data" };
+        writeln!(out, "%{i} = {op} : [{}] {tag}", shape.join(", ")).unwrap();
+    }
+    writeln!(out, "target:").unwrap();
+    for t in &g.terms {
+        let what = match &t.kind {
+            TermKind::Prior => "prior".to_string(),
+            TermKind::Jacobian => "jacobian".to_string(),
+            TermKind::Likelihood(k) => {
+                let m = &g.modalities[*k];
+                format!(
+                    "likelihood {} (weight {})",
+                    m.name,
+                    crate::syntax::print::show_real(m.weight)
+                )
+            }
+        };
+        writeln!(out, "  {what} {}", id(&t.node)).unwrap();
+    }
+    for l in &g.latents {
+        writeln!(
+            out,
+            "latent {} = {} (x[{}..{}])",
+            l.name,
+            id(&l.value),
+            l.offset,
+            l.offset + l.free
+        )
+        .unwrap();
+    }
+    for (name, n) in &g.laws {
+        writeln!(out, "law {name} = {}", id(n)).unwrap();
+    }
+    out
+}

@@ -1,0 +1,74 @@
+//! Checks the graph's invariants; a failure is a bug in the compiler, never in the user's model.
+
+use super::graph::{Graph, Op};
+
+/// Every input precedes its user, every reference is in range, shapes agree with element counts where
+/// an operation fixes them, and the parameter tags follow from the inputs.
+pub fn validate(g: &Graph) -> Result<(), String> {
+    if g.spans.len() != g.nodes.len() {
+        return Err("spans and nodes differ in number".into());
+    }
+    for (i, node) in g.nodes.iter().enumerate() {
+        for input in node.op.inputs() {
+            if input.index() >= i {
+                return Err(format!(
+                    "node %{i} uses %{} which does not precede it",
+                    input.0
+                ));
+            }
+        }
+        let param = matches!(node.op, Op::Param { .. })
+            || node.op.inputs().iter().any(|j| g.nodes[j.index()].param);
+        if param != node.param {
+            return Err(format!("node %{i} has the wrong parameter tag"));
+        }
+        match &node.op {
+            Op::Data(_, c) | Op::Const(c) => {
+                let v = g
+                    .consts
+                    .get(c.0 as usize)
+                    .ok_or(format!("node %{i}: constant out of range"))?;
+                if v.len() != node.len() {
+                    return Err(format!(
+                        "node %{i}: {} values for shape {:?}",
+                        v.len(),
+                        node.shape
+                    ));
+                }
+            }
+            Op::Gather(a, m) => {
+                let map = g
+                    .maps
+                    .get(m.0 as usize)
+                    .ok_or(format!("node %{i}: map out of range"))?;
+                let src = g.nodes[a.index()].len();
+                if map.len() != node.len() || map.iter().any(|&k| k as usize >= src) {
+                    return Err(format!("node %{i}: gather map does not fit"));
+                }
+            }
+            Op::Binary(_, a, b) => {
+                for x in [a, b] {
+                    let l = g.nodes[x.index()].len();
+                    if l != 1 && l != node.len() {
+                        return Err(format!(
+                            "node %{i}: operand of length {l} for output {}",
+                            node.len()
+                        ));
+                    }
+                }
+            }
+            Op::Param { offset } => {
+                if offset + node.len() > g.dim {
+                    return Err(format!("node %{i}: parameters past the end"));
+                }
+            }
+            _ => {}
+        }
+    }
+    for t in &g.terms {
+        if t.node.index() >= g.nodes.len() || !g.nodes[t.node.index()].shape.is_empty() {
+            return Err("a term is not a scalar node".into());
+        }
+    }
+    Ok(())
+}
