@@ -100,11 +100,8 @@ impl Loader<'_> {
             let bad: Vec<usize> = (0..vals.len())
                 .filter(|&k| {
                     let (x, b) = (vals[k], bound_at(k));
-                    if lower {
-                        !(x > b)
-                    } else {
-                        !(x < b)
-                    }
+                    let inside = if lower { x > b } else { x < b };
+                    !inside
                 })
                 .collect();
             let Some(&k) = bad.first() else {

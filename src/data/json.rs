@@ -146,10 +146,8 @@ fn number(n: &Number) -> Leaf {
     let f = n.as_f64().unwrap_or(f64::NAN);
     // An integral real that fits (`3.0`) counts as an integer: generated files often write them so.
     // The range test is exact: -2^63 is representable and 2^63 is the first value past i64::MAX.
-    if n.is_f64()
-        && f.fract() == 0.0
-        && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f)
-    {
+    let limit = -(i64::MIN as f64);
+    if n.is_f64() && f.fract() == 0.0 && (-limit..limit).contains(&f) {
         return Leaf::Int(f as i64);
     }
     let text = if n.is_u64() {

@@ -71,3 +71,83 @@ pub fn gradient_error(model: &mmi::eval::CompiledModel, x: &[f64]) -> f64 {
     }
     worst
 }
+
+/// Stand-in data for a model, so its graph can be built and pinned before it ships real data: every
+/// integer size is 3, integer arrays hold 1 (a valid index and count), reals are between 0 and 1,
+/// simplexes are uniform, sparse matrices are the identity.
+#[allow(dead_code)]
+pub fn placeholder_data(model: &mmi::CheckedModel) -> String {
+    use mmi::check::{Elem, Form, Structure};
+    let mut sizes = std::collections::HashMap::new();
+    let mut fields = vec![];
+    // A real scalar bounded by another data scalar sits a quarter above (or below) it.
+    let mut scalar = std::collections::HashMap::new();
+    for _ in 0..model.data.len() {
+        for d in &model.data {
+            let named = |id: Option<mmi::syntax::ast::ExprId>| match id
+                .and_then(|i| model.find_expr(i))
+                .map(|e| &e.kind)
+            {
+                Some(mmi::syntax::ast::ExprKind::Name(n)) => Some(n.clone()),
+                _ => None,
+            };
+            let v = match (named(d.lower), named(d.upper)) {
+                (Some(lo), _) => scalar.get(&lo).copied().unwrap_or(0.5) + 0.25,
+                (_, Some(hi)) => scalar.get(&hi).copied().unwrap_or(0.5) - 0.25,
+                _ => 0.5,
+            };
+            scalar.insert(d.name.clone(), v);
+        }
+    }
+    for d in &model.data {
+        if d.ty.elem == Elem::Int && d.ty.shape.is_empty() {
+            sizes.insert(d.name.clone(), 3i64);
+        }
+    }
+    for d in &model.data {
+        let shape: Vec<usize> =
+            d.ty.shape
+                .iter()
+                .map(|dim| mmi::data::eval_dim(dim, &sizes).unwrap_or(3).max(0) as usize)
+                .collect();
+        let n: usize = shape.iter().product();
+        let value = |k: usize| -> String {
+            match (d.ty.elem, d.structure) {
+                (Elem::Int, _) if d.ty.shape.is_empty() => "3".to_string(),
+                (Elem::Int, _) => "1".to_string(),
+                (_, Structure::Simplex) => format!("{}", 1.0 / n as f64),
+                _ => format!("{}", 0.1 + 0.8 * (k as f64 + 1.0) / (n as f64 + 1.0)),
+            }
+        };
+        let json = if d.ty.form == Form::Sparse {
+            let k = shape[0].min(shape[1]);
+            let idx: Vec<String> = (1..=k).map(|i| i.to_string()).collect();
+            format!(
+                r#"{{"rows": {}, "cols": {}, "i": [{}], "j": [{}], "x": [{}]}}"#,
+                shape[0],
+                shape[1],
+                idx.join(", "),
+                idx.join(", "),
+                vec!["1.0"; k].join(", ")
+            )
+        } else if shape.is_empty() && d.ty.elem == Elem::Real {
+            format!("{}", scalar[&d.name])
+        } else if shape.is_empty() {
+            value(0)
+        } else {
+            fn nest(shape: &[usize], at: &mut usize, value: &dyn Fn(usize) -> String) -> String {
+                if shape.is_empty() {
+                    *at += 1;
+                    return value(*at - 1);
+                }
+                let items: Vec<String> = (0..shape[0])
+                    .map(|_| nest(&shape[1..], at, value))
+                    .collect();
+                format!("[{}]", items.join(", "))
+            }
+            nest(&shape, &mut 0, &value)
+        };
+        fields.push(format!("\"{}\": {json}", d.name));
+    }
+    format!("{{{}}}", fields.join(", "))
+}
