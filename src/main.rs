@@ -200,22 +200,9 @@ fn use_color() -> bool {
 }
 
 fn check(path: &Path, print: bool, deny_warnings: bool) -> ExitCode {
-    let source = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!(
-                    "error: {} is not UTF-8 text (invalid byte at offset {})",
-                    path.display(),
-                    e.utf8_error().valid_up_to()
-                );
-                return ExitCode::from(2);
-            }
-        },
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
+    let source = match read_text(path) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let name = path.display().to_string();
     let out = mmi::check_source(&source);
