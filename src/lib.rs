@@ -14,6 +14,7 @@ pub mod check;
 pub mod data;
 pub mod diagnostic;
 pub mod eval;
+pub mod infer;
 pub mod ir;
 pub mod library;
 pub mod passes;
