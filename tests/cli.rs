@@ -107,13 +107,22 @@ fn graph_prints_the_optimised_graph_with_default_data() {
     let (code, stdout, stderr) = mmi(&["graph", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("= data y : [2] data"), "{stdout}");
-    assert!(stdout.contains("lpdf.normal(") && stdout.contains("unnormalised"), "{stdout}");
+    assert!(
+        stdout.contains("lpdf.normal(") && stdout.contains("unnormalised"),
+        "{stdout}"
+    );
     assert!(stdout.contains("likelihood m (weight 1.0)"), "{stdout}");
     assert!(stdout.contains("law twice = %"), "{stdout}");
-    assert!(!stdout.contains("1.0, 2.0"), "data values are not printed: {stdout}");
+    assert!(
+        !stdout.contains("1.0, 2.0"),
+        "data values are not printed: {stdout}"
+    );
     let (code, lowered, _) = mmi(&["graph", "--stage", "lowered", path.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(lowered.contains("data n : [] data") && !stdout.contains("data n :"), "the size is dead after optimising");
+    assert!(
+        lowered.contains("data n : [] data") && !stdout.contains("data n :"),
+        "the size is dead after optimising"
+    );
     assert!(!lowered.contains("unnormalised"));
 }
 
@@ -134,9 +143,19 @@ fn graph_reports_missing_and_bad_data() {
 #[test]
 fn graph_reports_an_index_out_of_range_at_its_source() {
     let src = "data { n: int > 0, y: vector[n], idx: int[2] }\nlatent { mu: vector[n] ~ normal(0, 1) }\nmodality m { y[idx] ~ normal(mu[idx], 1) }\n";
-    let path = temp_model("index", src, Some(r#"{"n": 2, "y": [1.0, 2.0], "idx": [1, 5]}"#));
+    let path = temp_model(
+        "index",
+        src,
+        Some(r#"{"n": 2, "y": [1.0, 2.0], "idx": [1, 5]}"#),
+    );
     let (code, _, stderr) = mmi(&["graph", path.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("index 5 is out of range for `y`"), "{stderr}");
-    assert!(stderr.contains("element 2 of the index array `idx` is 5"), "{stderr}");
+    assert!(
+        stderr.contains("index 5 is out of range for `y`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("element 2 of the index array `idx` is 5"),
+        "{stderr}"
+    );
 }

@@ -21,8 +21,12 @@ fn model() -> (String, mmi::CheckedModel) {
     (source, model)
 }
 
-/// Loads a data file (path relative to the repository root) for the test model.
-fn load(rel: &str) -> (String, Result<(DataSet, Vec<Diagnostic>), Vec<Diagnostic>>) {
+/// What `data::load` returns.
+type Loaded = Result<(DataSet, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+/// Loads a data file (path relative to the repository root) for the test model; returns the model's
+/// source too, for rendering.
+fn load(rel: &str) -> (String, Loaded) {
     let (source, model) = model();
     let json = std::fs::read_to_string(root().join(rel)).expect("the data file is readable");
     (source, data::load(&model, &json, rel))

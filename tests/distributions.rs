@@ -615,7 +615,9 @@ fn vectorised_sums_equal_scalar_sums_for_every_broadcast_pattern() {
                 })
                 .collect();
             let (total, grads) = with_grads(f, &refs(&args), 1, &constant, false, &wanted);
+            let normalised = value(f, &refs(&args), 1, &constant, true);
             let mut want_total = 0.0;
+            let mut want_normalised = 0.0;
             let mut want_grads: Vec<Vec<f64>> = args.iter().map(|a| vec![0.0; a.len()]).collect();
             let len = args.iter().map(Vec::len).max().unwrap();
             for k in 0..len {
@@ -623,6 +625,7 @@ fn vectorised_sums_equal_scalar_sums_for_every_broadcast_pattern() {
                 let scalars: Vec<Vec<f64>> = args.iter().map(|a| vec![at(a)]).collect();
                 let (v, g) = with_grads(f, &refs(&scalars), 1, &constant, false, &wanted);
                 want_total += v;
+                want_normalised += value(f, &refs(&scalars), 1, &constant, true);
                 for j in 0..arity {
                     if wanted[j] {
                         let e = if args[j].len() == 1 { 0 } else { k };
@@ -634,6 +637,10 @@ fn vectorised_sums_equal_scalar_sums_for_every_broadcast_pattern() {
             assert!(
                 close(total, want_total, 1e-12),
                 "{what}: {total} vs {want_total}"
+            );
+            assert!(
+                close(normalised, want_normalised, 1e-12),
+                "{what} normalised: {normalised} vs {want_normalised}"
             );
             for j in 0..arity {
                 if !wanted[j] {

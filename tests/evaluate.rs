@@ -21,18 +21,30 @@ const NORMAL_DATA: &str = r#"{"n": 3, "y": [0.5, 1.5, 2.5]}"#;
 
 #[test]
 fn normalised_log_density_matches_statrs() {
-    let model = common::compile(NORMAL, NORMAL_DATA, &Settings { keep_constants: true, ..Settings::default() });
+    let model = common::compile(
+        NORMAL,
+        NORMAL_DATA,
+        &Settings {
+            keep_constants: true,
+            ..Settings::default()
+        },
+    );
     let mut ev = model.evaluator();
     for &(mu, log_sigma) in &[(0.3, -0.2), (1.7, 0.8), (-2.0, 0.0)] {
         let sigma: f64 = f64::exp(log_sigma);
         let lp = ev.log_density(&[mu, log_sigma]).unwrap();
         let mut want = Normal::new(1.0, 2.0).unwrap().ln_pdf(mu);
-        want += statrs::distribution::LogNormal::new(0.0, 1.0).unwrap().ln_pdf(sigma);
+        want += statrs::distribution::LogNormal::new(0.0, 1.0)
+            .unwrap()
+            .ln_pdf(sigma);
         want += log_sigma; // Jacobian of sigma = exp(x)
         for y in [0.5, 1.5, 2.5] {
             want += Normal::new(mu, sigma).unwrap().ln_pdf(y);
         }
-        assert!((lp - want).abs() < 1e-10 * want.abs().max(1.0), "{lp} vs {want}");
+        assert!(
+            (lp - want).abs() < 1e-10 * want.abs().max(1.0),
+            "{lp} vs {want}"
+        );
     }
 }
 
@@ -85,9 +97,14 @@ fn unconstrain_inverts_constrain() {
     let names = model.latent_names();
     assert!(names.contains(&"M[2,3]".to_string()) && names.contains(&"w[3]".to_string()));
     let mut ev = model.evaluator();
-    let x: Vec<f64> = (0..model.dim()).map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.4).collect();
+    let x: Vec<f64> = (0..model.dim())
+        .map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.4)
+        .collect();
     let out = ev.constrain(&x).unwrap();
-    let values: Vec<(String, Vec<f64>)> = out.iter().map(|o| (o.name.clone(), o.values.clone())).collect();
+    let values: Vec<(String, Vec<f64>)> = out
+        .iter()
+        .map(|o| (o.name.clone(), o.values.clone()))
+        .collect();
     let w = &values.iter().find(|(n, _)| n == "w").unwrap().1;
     assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     let o = &values.iter().find(|(n, _)| n == "o").unwrap().1;
@@ -99,7 +116,10 @@ fn unconstrain_inverts_constrain() {
     let mut bad = values.clone();
     bad[0].1 = vec![-3.0];
     let err = ev.unconstrain(&bad).unwrap_err();
-    assert!(err.contains("latent `a`") && err.contains("lower bound"), "{err}");
+    assert!(
+        err.contains("latent `a`") && err.contains("lower bound"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -111,9 +131,15 @@ fn bad_points_are_recoverable_errors() {
     assert_eq!(err, EvalError::NonFinite);
     assert!(err.is_recoverable());
     let mut g = [0.0];
-    assert_eq!(ev.log_density_and_gradient(&[-1.0], &mut g), Err(EvalError::NonFinite));
+    assert_eq!(
+        ev.log_density_and_gradient(&[-1.0], &mut g),
+        Err(EvalError::NonFinite)
+    );
     assert!(ev.log_density(&[f64::NAN]).is_err());
     let err = ev.log_density(&[1.0, 2.0]).unwrap_err();
     assert!(!err.is_recoverable());
-    assert_eq!(err.to_string(), "expected a point with 1 coordinates, got 2");
+    assert_eq!(
+        err.to_string(),
+        "expected a point with 1 coordinates, got 2"
+    );
 }

@@ -5,7 +5,7 @@
 //! One entry point, [`lpdf`], serves the evaluator's fused log-density nodes. It runs once per
 //! statement per gradient evaluation, so it never allocates: arguments are read in place with
 //! broadcasting, special functions of a repeated (usually broadcast) parameter are computed once
-//! through a one-entry cache ([`Memo`]), and the only scratch space (the multivariate normal's
+//! through a one-entry cache (`Memo`), and the only scratch space (the multivariate normal's
 //! triangular solves) lives on the stack or, for large vectors, in a thread-local buffer that is
 //! reused from call to call.
 //!
@@ -314,24 +314,39 @@ fn common_len(args: &[&[f64]]) -> Option<usize> {
         .then_some(n)
 }
 
-/// log(1 + exp(x)) without overflow or loss of precision.
-#[inline]
-fn log1p_exp(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
+/// The logistic quantities of x, from one exp and one log1p, without overflow or cancellation for
+/// any x.
+#[derive(Clone, Copy)]
+struct Logistic {
+    /// log(1 + exp(x)).
+    softplus: f64,
+    /// log(1 + exp(-x)).
+    softplus_neg: f64,
+    /// inv_logit(x) = 1 / (1 + exp(-x)).
+    p: f64,
+    /// 1 - inv_logit(x).
+    q: f64,
 }
 
-/// 1 / (1 + exp(-x)) without overflow.
 #[inline]
-fn inv_logit(x: f64) -> f64 {
+fn logistic(x: f64) -> Logistic {
+    let e = (-x.abs()).exp();
+    let l = e.ln_1p();
+    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
     if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
+        Logistic {
+            softplus: x + l,
+            softplus_neg: l,
+            p: big,
+            q: small,
+        }
     } else {
-        let e = x.exp();
-        e / (1.0 + e)
+        Logistic {
+            softplus: l,
+            softplus_neg: -x + l,
+            p: small,
+            q: big,
+        }
     }
 }
 
@@ -883,11 +898,12 @@ fn bernoulli_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
         } else {
             return f64::NEG_INFINITY;
         };
+        let s = logistic(e);
         if kernel {
-            lp -= if one { log1p_exp(-e) } else { log1p_exp(e) };
+            lp -= if one { s.softplus_neg } else { s.softplus };
         }
         if want {
-            g.add(1, k, yk - inv_logit(e));
+            g.add(1, k, yk - s.p);
         }
     }
     lp
@@ -907,14 +923,15 @@ fn binomial_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
         if !(is_count(yk) && is_count(nk) && yk <= nk) {
             return f64::NEG_INFINITY;
         }
+        let s = logistic(e);
         if kernel {
-            // log p = -log1p_exp(-eta), log(1 - p) = -log1p_exp(eta); zero counts are skipped so that
-            // an infinite eta cannot give 0 * inf.
+            // log p = -log(1 + exp(-eta)), log(1 - p) = -log(1 + exp(eta)); zero counts are skipped
+            // so that an infinite eta cannot give 0 * inf.
             if yk != 0.0 {
-                lp -= yk * log1p_exp(-e);
+                lp -= yk * s.softplus_neg;
             }
             if nk != yk {
-                lp -= (nk - yk) * log1p_exp(e);
+                lp -= (nk - yk) * s.softplus;
             }
         }
         if choose {
@@ -923,7 +940,7 @@ fn binomial_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
             });
         }
         if want {
-            g.add(2, k, yk - nk * inv_logit(e));
+            g.add(2, k, yk - nk * s.p);
         }
     }
     lp
@@ -931,14 +948,13 @@ fn binomial_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
 
 /// neg_binomial_2_log(y | eta, phi): mean mu = exp(eta), variance mu + mu^2 / phi.
 /// = lgamma(y + phi) - lgamma(phi) - lgamma(y + 1) + phi log(phi / (mu + phi)) + y log(mu / (mu + phi)),
-/// written with x = eta - log phi as -phi log1p_exp(x) - y log1p_exp(-x) so that neither a large mean
-/// nor a large dispersion overflows.
+/// written with x = eta - log phi as -phi log(1 + exp(x)) - y log(1 + exp(-x)) so that neither a large
+/// mean nor a large dispersion overflows.
 fn neg_binomial_2_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let (y, eta, phi) = (a[0], a[1], a[2]);
     let kernel = t.live(&[0, 1, 2]);
     let t_yphi = t.live(&[0, 2]);
     let factorial = t.live(&[0]);
-    let want_eta = g.wants(1);
     let want_phi = g.wants(2);
     // log phi, lgamma(phi), digamma(phi).
     let mut phi_terms = Memo::new();
@@ -954,11 +970,12 @@ fn neg_binomial_2_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
             (p.ln(), lg, psi)
         });
         let x = e - ln_phi;
-        let l1pe = log1p_exp(x);
+        // p = mu / (mu + phi), q = phi / (mu + phi).
+        let s = logistic(x);
         if kernel {
-            lp -= p * l1pe;
+            lp -= p * s.softplus;
             if yk != 0.0 {
-                lp -= yk * log1p_exp(-x);
+                lp -= yk * s.softplus_neg;
             }
         }
         let (lg_yphi, psi_yphi) = if t_yphi || want_phi {
@@ -972,14 +989,9 @@ fn neg_binomial_2_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
         if factorial {
             lp -= ln_fact.get(yk, |yk| ln_gamma(yk + 1.0));
         }
-        if want_eta || want_phi {
-            // q = mu / (mu + phi), 1 - q = phi / (mu + phi).
-            let q = inv_logit(x);
-            g.add(1, k, yk - (yk + p) * q);
-            if want_phi {
-                let one_minus_q = inv_logit(-x);
-                g.add(2, k, psi_yphi - psi_phi - l1pe + q - yk * one_minus_q / p);
-            }
+        g.add(1, k, yk - (yk + p) * s.p);
+        if want_phi {
+            g.add(2, k, psi_yphi - psi_phi - s.softplus + s.p - yk * s.q / p);
         }
     }
     lp

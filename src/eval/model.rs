@@ -193,7 +193,7 @@ impl CompiledModel {
     }
 }
 
-fn element_names(name: &str, shape: &[usize]) -> Vec<String> {
+pub fn element_names(name: &str, shape: &[usize]) -> Vec<String> {
     let total: usize = shape.iter().product();
     if shape.is_empty() {
         return vec![name.to_string()];

@@ -128,6 +128,8 @@ pub fn inv_phi(p: f64) -> f64 {
 //   Developed at SunPro, a Sun Microsystems, Inc. business. Permission to use, copy, modify, and
 //   distribute this software is freely granted, provided that this notice is preserved.
 
+// The constants keep the published digits, so that they can be checked against the source.
+#[allow(clippy::excessive_precision)]
 mod msun {
     pub const ERX: f64 = 8.45062911510467529297e-01;
     // erf on [0, 0.84375]: x + x R(x²), R = P/Q.
@@ -946,18 +948,14 @@ impl View {
     /// The view, clipped to the lanes that an input of `x_len` and an output of `out_len` elements
     /// can hold (all of them unless the caller passed inconsistent sizes).
     fn new(outer: usize, len: usize, inner: usize, x_len: usize, out_len: usize) -> View {
-        let block = len.saturating_mul(inner);
-        let mut fit = outer;
-        if block > 0 {
-            fit = fit.min(x_len / block);
-        }
-        fit = if inner > 0 {
-            fit.min(out_len / inner)
-        } else {
-            0
-        };
+        // With len = 0 every lane is empty and any number of them fits in x; with inner = 0 there
+        // are no lanes at all.
+        let fit_x = x_len
+            .checked_div(len.saturating_mul(inner))
+            .unwrap_or(outer);
+        let fit_out = out_len.checked_div(inner).unwrap_or(0);
         View {
-            outer: fit,
+            outer: outer.min(fit_x).min(fit_out),
             len,
             inner,
         }

@@ -1,7 +1,15 @@
 //! Inference over a compiled model: the small trait samplers and optimisers see, NUTS with Stan-style
 //! adaptation, L-BFGS and the Laplace approximation, and convergence diagnostics.
 
-use crate::eval::{EvalError, Evaluator};
+pub mod adapt;
+pub mod diagnostics;
+pub mod laplace;
+pub mod lbfgs;
+pub mod metric;
+pub mod nuts;
+pub mod sample;
+
+pub use crate::eval::{EvalError, Evaluator};
 
 /// What a sampler or optimiser needs of a model: its dimension, and the log density with its gradient
 /// written into the caller's buffer. A recoverable error (a point outside the support) counts as a

@@ -1,0 +1,218 @@
+//! Running chains: initial points, Stan's warm-up (step size and metric adaptation), sampling, and the
+//! draws of every latent and law. Chains run in parallel; each has its own random stream derived from
+//! one seed, so a seed gives the same draws whatever the number of threads.
+
+use super::adapt::{StepSizeAdapter, Windows};
+use super::metric::{Estimator, Metric};
+use super::nuts::{Nuts, Transition};
+use crate::eval::CompiledModel;
+use rand::{RngExt, SeedableRng};
+use rand::rngs::ChaCha8Rng;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Every setting of a sampling run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleSettings {
+    /// Number of chains (default 4).
+    pub chains: usize,
+    /// Warm-up iterations per chain (default 1000), not kept.
+    pub warmup: usize,
+    /// Kept draws per chain (default 1000).
+    pub draws: usize,
+    /// Seed of every random stream (chain k uses stream k of this seed).
+    pub seed: u64,
+    /// Target acceptance statistic of step-size adaptation (default 0.8).
+    pub adapt_delta: f64,
+    /// Maximum tree depth (default 10: at most 1023 leapfrog steps per draw).
+    pub max_depth: usize,
+    /// Estimate a dense metric instead of a diagonal one.
+    pub dense: bool,
+    /// Initial points are uniform on (-init_radius, init_radius) in the unconstrained space (default 2).
+    pub init_radius: f64,
+}
+
+impl Default for SampleSettings {
+    fn default() -> SampleSettings {
+        SampleSettings {
+            chains: 4,
+            warmup: 1000,
+            draws: 1000,
+            seed: 1,
+            adapt_delta: 0.8,
+            max_depth: 10,
+            dense: false,
+            init_radius: 2.0,
+        }
+    }
+}
+
+/// The sampler's own columns, as CmdStan names them.
+pub const SAMPLER_COLUMNS: [&str; 7] = [
+    "lp__",
+    "accept_stat__",
+    "stepsize__",
+    "treedepth__",
+    "n_leapfrog__",
+    "divergent__",
+    "energy__",
+];
+
+/// One chain's output.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// One row per kept draw: the sampler columns, then every latent and law element.
+    pub rows: Vec<Vec<f64>>,
+    /// The adapted step size and the diagonal of the adapted inverse metric.
+    pub step_size: f64,
+    pub inv_metric: Vec<f64>,
+    /// Whether the run was stopped before all draws were made.
+    pub interrupted: bool,
+}
+
+/// The names of a run's columns: sampler columns, then latents and laws (Stan's flattened naming).
+pub fn column_names(model: &CompiledModel) -> Vec<String> {
+    let mut names: Vec<String> = SAMPLER_COLUMNS.iter().map(|s| s.to_string()).collect();
+    names.extend(model.latent_names());
+    for (name, node) in &model.graph.laws {
+        names.extend(crate::eval::model::element_names(name, &model.graph.node(*node).shape));
+    }
+    names
+}
+
+/// Why a chain could not run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleError {
+    /// No finite log density and gradient at 100 random initial points.
+    NoInitialPoint { chain: usize },
+}
+
+impl std::fmt::Display for SampleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SampleError::NoInitialPoint { chain } => write!(
+                f,
+                "chain {}: no initial point with a finite log density and gradient after 100 tries \
+                 (uniform on (-2, 2) in the unconstrained space); check that the data fit the model's \
+                 supports and that every parameter of a distribution stays in its domain",
+                chain + 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SampleError {}
+
+/// Runs every chain (in parallel) and returns them in order. `stop`, when set, ends the chains early;
+/// `progress` is told (chain, iteration) after each iteration.
+pub fn sample(
+    model: &CompiledModel,
+    settings: &SampleSettings,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<Chain>, SampleError> {
+    (0..settings.chains)
+        .into_par_iter()
+        .map(|c| run_chain(model, settings, c, stop, progress))
+        .collect()
+}
+
+/// The random stream of chain `c`.
+pub fn chain_rng(seed: u64, chain: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(chain as u64);
+    rng
+}
+
+fn run_chain(
+    model: &CompiledModel,
+    s: &SampleSettings,
+    chain: usize,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Chain, SampleError> {
+    let mut rng = chain_rng(s.seed, chain);
+    let mut ev = model.evaluator();
+    let d = model.dim();
+    let metric = Metric::unit_diag(d);
+    let mut nuts = Nuts::new(d, metric, 1.0, s.max_depth);
+    let mut x0 = vec![0.0; d];
+    let mut found = false;
+    for _ in 0..100 {
+        for v in x0.iter_mut() {
+            *v = rng.random_range(-s.init_radius..s.init_radius);
+        }
+        if nuts.set_position(&mut ev, &x0).is_ok() {
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        return Err(SampleError::NoInitialPoint { chain });
+    }
+    let mut stepper = StepSizeAdapter::new(s.adapt_delta);
+    let mut windows = Windows::new(s.warmup);
+    let mut estimator = Estimator::new(d, s.dense);
+    if s.warmup > 0 {
+        nuts.init_step_size(&mut ev, &mut rng);
+        stepper.restart(nuts.step_size);
+    }
+    let mut interrupted = false;
+    for it in 0..s.warmup {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let t = nuts.transition(&mut ev, &mut rng);
+        nuts.step_size = stepper.learn(t.accept_stat);
+        if windows.in_window() {
+            estimator.add(nuts.position());
+        }
+        if windows.end_of_window() {
+            nuts.metric = estimator.metric();
+            estimator.reset();
+            nuts.init_step_size(&mut ev, &mut rng);
+            stepper.restart(nuts.step_size);
+        }
+        windows.advance();
+        progress(chain, it + 1);
+    }
+    if s.warmup > 0 {
+        nuts.step_size = stepper.final_step_size();
+    }
+    let mut rows = Vec::with_capacity(s.draws);
+    for it in 0..s.draws {
+        if interrupted || stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let t = nuts.transition(&mut ev, &mut rng);
+        rows.push(row(&mut ev, nuts.position(), &t));
+        progress(chain, s.warmup + it + 1);
+    }
+    Ok(Chain {
+        rows,
+        step_size: nuts.step_size,
+        inv_metric: nuts.metric.diagonal(),
+        interrupted,
+    })
+}
+
+fn row(ev: &mut crate::eval::Evaluator<'_>, x: &[f64], t: &Transition) -> Vec<f64> {
+    let mut r = vec![
+        t.lp,
+        t.accept_stat,
+        t.step_size,
+        t.tree_depth as f64,
+        t.n_leapfrog as f64,
+        if t.divergent { 1.0 } else { 0.0 },
+        t.energy,
+    ];
+    // The position came from a finite evaluation, so constraining it cannot fail.
+    if let Ok(outputs) = ev.constrain(x) {
+        for o in outputs {
+            r.extend(o.values);
+        }
+    }
+    r
+}
