@@ -18,6 +18,7 @@ pub mod infer;
 pub mod ir;
 pub mod library;
 pub mod passes;
+pub mod report;
 pub mod span;
 pub mod syntax;
 

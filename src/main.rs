@@ -44,6 +44,45 @@ enum Command {
         #[arg(long)]
         keep_constants: bool,
     },
+    /// Sample the posterior with NUTS and print its summary.
+    Sample(SampleArgs),
+}
+
+/// Options of `mmi sample`.
+#[derive(clap::Args)]
+struct SampleArgs {
+    /// The model file (.mmi).
+    model: PathBuf,
+    /// The data file (Stan JSON); by default MODEL.data.json beside the model.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Number of chains, run in parallel.
+    #[arg(long, default_value_t = 4)]
+    chains: usize,
+    /// Warm-up iterations per chain (adaptation; not kept).
+    #[arg(long, default_value_t = 1000)]
+    warmup: usize,
+    /// Kept draws per chain.
+    #[arg(long, default_value_t = 1000)]
+    draws: usize,
+    /// Random seed (by default one is drawn and printed); the same seed gives the same draws.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write one CmdStan CSV per chain and summary.json into this directory.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Target acceptance statistic of step-size adaptation, in (0, 1).
+    #[arg(long, default_value_t = 0.8)]
+    adapt_delta: f64,
+    /// Maximum tree depth (at most 2^depth - 1 leapfrog steps per draw).
+    #[arg(long, default_value_t = 10)]
+    max_depth: usize,
+    /// Adapt a dense metric (for strongly correlated posteriors) instead of a diagonal one.
+    #[arg(long)]
+    dense: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,7 +120,173 @@ fn run(cli: Cli) -> ExitCode {
             stage,
             keep_constants,
         } => graph(&model, data.as_deref(), stage, keep_constants),
+        Command::Sample(args) => sample(args),
     }
+}
+
+/// Compiles a loaded model, printing errors; `Err` holds the exit code.
+fn compile(
+    name: &str,
+    source: &str,
+    model: &mmi::CheckedModel,
+    set: &mmi::data::DataSet,
+) -> Result<mmi::eval::CompiledModel, ExitCode> {
+    mmi::compile(model, set, &mmi::passes::Settings::default()).map_err(|diags| {
+        eprint!(
+            "{}",
+            mmi::diagnostic::render_all(&diags, name, source, use_color())
+        );
+        ExitCode::from(1)
+    })
+}
+
+fn sample(args: SampleArgs) -> ExitCode {
+    if !(args.adapt_delta > 0.0 && args.adapt_delta < 1.0) {
+        eprintln!(
+            "error: --adapt-delta must be strictly between 0 and 1 (got {})",
+            args.adapt_delta
+        );
+        return ExitCode::from(2);
+    }
+    if args.chains == 0 || args.max_depth == 0 || args.max_depth > 30 {
+        eprintln!("error: --chains must be at least 1 and --max-depth between 1 and 30");
+        return ExitCode::from(2);
+    }
+    let (source, model, set) = match load(&args.model, args.data.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let name = args.model.display().to_string();
+    let compiled = match compile(&name, &source, &model, &set) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        (t % 1_000_000_000) as u64
+    });
+    let settings = mmi::infer::sample::SampleSettings {
+        chains: args.chains,
+        warmup: args.warmup,
+        draws: args.draws,
+        seed,
+        adapt_delta: args.adapt_delta,
+        max_depth: args.max_depth,
+        dense: args.dense,
+        ..Default::default()
+    };
+    if let Some(dir) = &args.output {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while stopping ends the process the usual way.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let bars = progress_bars(&settings, args.quiet);
+    let progress = |chain: usize, it: usize| {
+        if let Some(b) = bars.get(chain) {
+            b.set_position(it as u64);
+        }
+    };
+    eprintln!(
+        "sampling {name}: {} chains, {} warm-up + {} draws each, seed {seed}",
+        settings.chains, settings.warmup, settings.draws
+    );
+    let started = std::time::Instant::now();
+    let chains = match mmi::infer::sample::sample(&compiled, &settings, &stop, &progress) {
+        Ok(c) => c,
+        Err(e) => {
+            for b in &bars {
+                b.abandon();
+            }
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for b in &bars {
+        b.finish_and_clear();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let columns = mmi::infer::sample::column_names(&compiled);
+    let summary = mmi::report::summary::summarise_run(&columns, &chains, &settings);
+    print!("{}", summary.table());
+    eprintln!("({elapsed:.2} s)");
+    if let Some(dir) = &args.output {
+        let data_file = data_path(&args.model, args.data.as_deref())
+            .display()
+            .to_string();
+        let info = mmi::report::csv::RunInfo {
+            model_name: args
+                .model
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("model"),
+            data_file: &data_file,
+            metric: if settings.dense {
+                "dense_e"
+            } else {
+                "diag_e (Default)"
+            },
+        };
+        for (k, chain) in chains.iter().enumerate() {
+            let text = mmi::report::csv::chain_csv(&columns, chain, k, &settings, &info);
+            let path = dir.join(format!("chain_{}.csv", k + 1));
+            if let Err(e) = mmi::report::csv::write_atomic(&path, &text) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+        let json = serde_json::to_string_pretty(&summary.json(&settings)).unwrap_or_default();
+        if let Err(e) = mmi::report::csv::write_atomic(&dir.join("summary.json"), &json) {
+            eprintln!("error: cannot write summary.json: {e}");
+            return ExitCode::from(2);
+        }
+        eprintln!(
+            "wrote {} chain files and summary.json to {}",
+            chains.len(),
+            dir.display()
+        );
+    }
+    if summary.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// One progress bar per chain on stderr; none when stderr is not a terminal or with --quiet.
+fn progress_bars(
+    s: &mmi::infer::sample::SampleSettings,
+    quiet: bool,
+) -> Vec<indicatif::ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return vec![];
+    }
+    let multi = indicatif::MultiProgress::new();
+    let style =
+        indicatif::ProgressStyle::with_template("chain {prefix} [{bar:40}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    (0..s.chains)
+        .map(|c| {
+            let b = multi.add(indicatif::ProgressBar::new((s.warmup + s.draws) as u64));
+            b.set_style(style.clone());
+            b.set_prefix(format!("{}", c + 1));
+            b
+        })
+        .collect()
 }
 
 /// Reads a text file, or says why not (exit code 2).

@@ -266,7 +266,11 @@ modality obs { y ~ normal(0, s) }
 /// readable error, not a panic and not a false convergence.
 #[test]
 fn improper_posterior_is_a_readable_error() {
-    let model = compile(IMPROPER, r#"{"n": 3, "y": [0, 0, 0]}"#, &Settings::default());
+    let model = compile(
+        IMPROPER,
+        r#"{"n": 3, "y": [0, 0, 0]}"#,
+        &Settings::default(),
+    );
     let mut ev = model.evaluator();
     let e = maximise(&mut ev, &[0.0], &LbfgsSettings::default()).unwrap_err();
     assert!(

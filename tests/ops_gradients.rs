@@ -790,6 +790,48 @@ fn products_and_gather_values() {
 // ---------------------------------------------------------------------------------------------------
 // Gradients against finite differences.
 
+/// Every reduction and the cumulative sum of a fixed [2, 3, 4] array, along each axis.
+#[test]
+fn reduction_gradients_along_each_axis_of_a_2x3x4_array() {
+    let dims = [2, 3, 4];
+    // Distinct values (no ties for min and max), none near zero.
+    let x: Vec<f64> = (0..24).map(|i| ((i * 7) % 24) as f64 * 0.2 - 2.3).collect();
+    for axis in 0..3 {
+        let (outer, len, inner) = view(&dims, axis);
+        for op in Reduce::ALL {
+            let input = if op == Reduce::Prod {
+                x.iter().map(|v| v / 2.0 + v.signum()).collect()
+            } else {
+                x.clone()
+            };
+            check_gradient(
+                &format!("{} along axis {axis}", op.name()),
+                &[input],
+                axis as u64,
+                &|xs| {
+                    let mut out = vec![0.0; outer * inner];
+                    ops::reduce(op, &xs[0], outer, len, inner, &mut out);
+                    out
+                },
+                &|xs, out, w, g| ops::reduce_grad(op, &xs[0], outer, len, inner, out, w, &mut g[0]),
+            )
+            .unwrap();
+        }
+        check_gradient(
+            &format!("cumulative_sum along axis {axis}"),
+            std::slice::from_ref(&x),
+            axis as u64,
+            &|xs| {
+                let mut out = vec![0.0; 24];
+                ops::cumsum(&xs[0], outer, len, inner, &mut out);
+                out
+            },
+            &|_, _, w, g| ops::cumsum_grad(outer, len, inner, w, &mut g[0]),
+        )
+        .unwrap();
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 

@@ -119,10 +119,10 @@ pub fn inv_phi(p: f64) -> f64 {
 // ---------------------------------------------------------------------------------------------------
 // The error function.
 //
-// statrs 0.19's `erf`/`erfc` are only good to about 1e-10 relative (its per-interval constants were
-// transcribed with ten digits; fixed upstream in statrs PR #412), which is visible in Φ and in
-// finite-difference checks, so these are FreeBSD msun's s_erf.c (via musl and the `libm` crate),
-// accurate to under one ulp. Its notice, which the licence asks to keep:
+// statrs 0.19's `erf`/`erfc` are only good to about 1e-10 relative between 0.5 and 3 (its
+// per-interval constants were transcribed with ten digits; fixed upstream in statrs PR #412), so
+// Φ(1.96) would be off in the twelfth digit. These are FreeBSD msun's s_erf.c instead (via musl and
+// the `libm` crate), within an ulp or two of mpmath. Its notice, which the licence asks to keep:
 //
 //   Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
 //   Developed at SunPro, a Sun Microsystems, Inc. business. Permission to use, copy, modify, and

@@ -361,6 +361,12 @@ pub fn maximise(
             }
         };
         iterations += 1;
+        if std::env::var("LBFGS_DEBUG").is_ok() {
+            eprintln!(
+                "it {iterations} x {:?} f {} -> x {:?} f {} alpha {} df {} g {:?}",
+                cur.x, cur.f, next.x, next.f, next.alpha, df, next.g
+            );
+        }
         let s: Vec<f64> = next.x.iter().zip(&cur.x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = next.g.iter().zip(&cur.g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);

@@ -10,7 +10,10 @@ pub enum Metric {
     /// Inverse mass matrix diagonal: the posterior variances.
     Diag(Vec<f64>),
     /// Inverse mass matrix (the posterior covariance) with its lower Cholesky factor.
-    Dense { inv: DMatrix<f64>, chol: DMatrix<f64> },
+    Dense {
+        inv: DMatrix<f64>,
+        chol: DMatrix<f64>,
+    },
 }
 
 impl Metric {
@@ -96,7 +99,11 @@ pub struct Estimator {
 
 impl Estimator {
     pub fn new(d: usize, dense: bool) -> Estimator {
-        let m2 = if dense { DMatrix::zeros(d, d) } else { DMatrix::zeros(d, 1) };
+        let m2 = if dense {
+            DMatrix::zeros(d, d)
+        } else {
+            DMatrix::zeros(d, 1)
+        };
         Estimator {
             n: 0,
             mean: DVector::zeros(d),
@@ -148,7 +155,11 @@ impl Estimator {
             }
             Metric::dense(cov).unwrap_or_else(|| Metric::unit_diag(d))
         } else {
-            Metric::Diag((0..d).map(|i| self.m2[(i, 0)] / (n - 1.0).max(1.0) * shrink + ridge).collect())
+            Metric::Diag(
+                (0..d)
+                    .map(|i| self.m2[(i, 0)] / (n - 1.0).max(1.0) * shrink + ridge)
+                    .collect(),
+            )
         }
     }
 }

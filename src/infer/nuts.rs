@@ -158,7 +158,11 @@ impl Nuts {
     }
 
     /// Sets the current position; `Err` if the log density or gradient is not finite there.
-    pub fn set_position(&mut self, model: &mut dyn LogDensity, q: &[f64]) -> Result<(), super::EvalError> {
+    pub fn set_position(
+        &mut self,
+        model: &mut dyn LogDensity,
+        q: &[f64],
+    ) -> Result<(), super::EvalError> {
         self.z.q.copy_from_slice(q);
         self.z.lp = model.log_density_gradient(&self.z.q, &mut self.z.grad)?;
         Ok(())
@@ -213,7 +217,8 @@ impl Nuts {
         let mut direction = 0.0;
         for _ in 0..100 {
             self.z.copy_from(&self.init);
-            self.metric.sample_momentum(rng, &mut self.z.p, &mut self.scratch);
+            self.metric
+                .sample_momentum(rng, &mut self.z.p, &mut self.scratch);
             let h0 = self.energy_z();
             self.leapfrog(model, self.step_size);
             let h = self.energy_z();
@@ -235,15 +240,26 @@ impl Nuts {
     }
 
     /// One NUTS transition from the current position.
-    pub fn transition(&mut self, model: &mut dyn LogDensity, rng: &mut impl rand::Rng) -> Transition {
+    pub fn transition(
+        &mut self,
+        model: &mut dyn LogDensity,
+        rng: &mut impl rand::Rng,
+    ) -> Transition {
         self.epsilon = self.step_size;
-        self.metric.sample_momentum(rng, &mut self.z.p, &mut self.scratch);
+        self.metric
+            .sample_momentum(rng, &mut self.z.p, &mut self.scratch);
         self.fwd.copy_from(&self.z);
         self.bck.copy_from(&self.z);
         self.sample.copy_from(&self.z);
         self.propose.copy_from(&self.z);
         self.metric.velocity(&self.z.p, &mut self.ps_fwd_fwd);
-        for v in [&mut self.p_fwd_fwd, &mut self.p_fwd_bck, &mut self.p_bck_fwd, &mut self.p_bck_bck, &mut self.rho] {
+        for v in [
+            &mut self.p_fwd_fwd,
+            &mut self.p_fwd_bck,
+            &mut self.p_bck_fwd,
+            &mut self.p_bck_bck,
+            &mut self.rho,
+        ] {
             v.copy_from_slice(&self.z.p);
         }
         self.ps_fwd_bck.copy_from_slice(&self.ps_fwd_fwd);
@@ -334,7 +350,11 @@ impl Nuts {
         let energy = self.energy_z();
         Transition {
             lp: self.z.lp,
-            accept_stat: if n_leapfrog > 0 { sum_metro_prob / n_leapfrog as f64 } else { 0.0 },
+            accept_stat: if n_leapfrog > 0 {
+                sum_metro_prob / n_leapfrog as f64
+            } else {
+                0.0
+            },
             step_size: self.step_size,
             tree_depth: depth,
             n_leapfrog,
@@ -388,7 +408,16 @@ impl Nuts {
                 p_beg: std::mem::take(&mut ends.p_beg),
                 p_end: std::mem::take(&mut lv.p_init_end),
             };
-            let ok = self.build_tree(model, rng, depth - 1, &mut sub, h0, n_leapfrog, &mut log_sum_weight_init, sum_metro_prob);
+            let ok = self.build_tree(
+                model,
+                rng,
+                depth - 1,
+                &mut sub,
+                h0,
+                n_leapfrog,
+                &mut log_sum_weight_init,
+                sum_metro_prob,
+            );
             ends.propose = sub.propose;
             ends.ps_beg = sub.ps_beg;
             lv.p_sharp_init_end = sub.ps_end;
@@ -401,7 +430,10 @@ impl Nuts {
             self.levels[depth] = lv;
             return false;
         }
-        let mut propose_final = lv.propose_final.take().expect("level buffers are restored after use");
+        let mut propose_final = lv
+            .propose_final
+            .take()
+            .expect("level buffers are restored after use");
         propose_final.copy_from(&self.z);
         let mut log_sum_weight_final = f64::NEG_INFINITY;
         lv.rho_final.fill(0.0);
@@ -414,7 +446,16 @@ impl Nuts {
                 p_beg: std::mem::take(&mut lv.p_final_beg),
                 p_end: std::mem::take(&mut ends.p_end),
             };
-            let ok = self.build_tree(model, rng, depth - 1, &mut sub, h0, n_leapfrog, &mut log_sum_weight_final, sum_metro_prob);
+            let ok = self.build_tree(
+                model,
+                rng,
+                depth - 1,
+                &mut sub,
+                h0,
+                n_leapfrog,
+                &mut log_sum_weight_final,
+                sum_metro_prob,
+            );
             propose_final = sub.propose;
             lv.p_sharp_final_beg = sub.ps_beg;
             ends.ps_end = sub.ps_end;

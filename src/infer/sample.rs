@@ -6,8 +6,8 @@ use super::adapt::{StepSizeAdapter, Windows};
 use super::metric::{Estimator, Metric};
 use super::nuts::{Nuts, Transition};
 use crate::eval::CompiledModel;
-use rand::{RngExt, SeedableRng};
 use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -75,7 +75,10 @@ pub fn column_names(model: &CompiledModel) -> Vec<String> {
     let mut names: Vec<String> = SAMPLER_COLUMNS.iter().map(|s| s.to_string()).collect();
     names.extend(model.latent_names());
     for (name, node) in &model.graph.laws {
-        names.extend(crate::eval::model::element_names(name, &model.graph.node(*node).shape));
+        names.extend(crate::eval::model::element_names(
+            name,
+            &model.graph.node(*node).shape,
+        ));
     }
     names
 }

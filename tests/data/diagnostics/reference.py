@@ -4,7 +4,7 @@ Run with ArviZ installed (`python3 -m venv /tmp/az && /tmp/az/bin/pip install ar
 
     /tmp/az/bin/python tests/data/diagnostics/reference.py
 
-It prints the `CASES` table of tests/diagnostics.rs. The draw sets come from the same generator as the
+It prints the `REFERENCES` table of tests/diagnostics.rs. The draw sets come from the same generator as the
 Rust test (a 64-bit LCG, Box-Muller normals, AR(1) recursions), written with plain Python floats and the
 C library's log, cos, sqrt and tan, so both languages see bit-identical draws; each case records the sum
 of its draws so the test can check that first.
@@ -14,6 +14,7 @@ import math
 
 import arviz as az
 import numpy as np
+import scipy
 from arviz.stats.diagnostics import _rhat, _split_chains, _z_scale
 
 MASK = (1 << 64) - 1
@@ -81,8 +82,11 @@ def rank_rhat(x):
     return max(bulk, tail)
 
 
+FIELDS = ["sum", "rhat", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean", "q5", "q50", "q95", "mean", "sd"]
+
+
 def main():
-    print(f"// ArviZ {az.__version__}, numpy {np.__version__}")
+    print(f"// ArviZ {az.__version__}, numpy {np.__version__}, scipy {scipy.__version__}")
     for name, make in CASES:
         x = np.array(make(), dtype=float)
         rhat = az.rhat(x, method="rank") if x.shape[0] > 1 else rank_rhat(x)
@@ -99,7 +103,8 @@ def main():
             x.mean(),
             x.std(ddof=1),
         ]
-        print(f'    ("{name}", [{", ".join(repr(float(v)) for v in values)}]),')
+        fields = " ".join(f"{f}: {float(v)!r}," for f, v in zip(FIELDS, values))
+        print(f'    Reference {{ case: "{name}", {fields} }},')
 
 
 if __name__ == "__main__":
