@@ -46,6 +46,8 @@ enum Command {
     },
     /// Sample the posterior with NUTS and print its summary.
     Sample(SampleArgs),
+    /// Find the posterior mode with L-BFGS (optionally with a Laplace approximation around it).
+    Map(MapArgs),
 }
 
 /// Options of `mmi sample`.
@@ -85,6 +87,32 @@ struct SampleArgs {
     quiet: bool,
 }
 
+/// Options of `mmi map`.
+#[derive(clap::Args)]
+struct MapArgs {
+    /// The model file (.mmi).
+    model: PathBuf,
+    /// The data file (Stan JSON); by default MODEL.data.json beside the model.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Also draw N times from the Laplace approximation at the mode (in the unconstrained space, so
+    /// the mode then includes the transforms' Jacobians) and summarise the draws.
+    #[arg(long, value_name = "N")]
+    laplace: Option<usize>,
+    /// Include the Jacobians of the constraining transforms (the mode in the unconstrained space).
+    #[arg(long)]
+    jacobian: bool,
+    /// Random seed of the initial point and of the Laplace draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Maximum L-BFGS iterations.
+    #[arg(long, default_value_t = 2000)]
+    iter: usize,
+    /// Write map.csv (and laplace.csv) in CmdStan's format into this directory.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Stage {
     Lowered,
@@ -92,6 +120,13 @@ enum Stage {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends mmi quietly, as other command-line tools do,
+    // instead of failing to print.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // Deeply nested models recurse deeply; give the compiler a generous stack.
     let worker = std::thread::Builder::new()
@@ -121,6 +156,164 @@ fn run(cli: Cli) -> ExitCode {
             keep_constants,
         } => graph(&model, data.as_deref(), stage, keep_constants),
         Command::Sample(args) => sample(args),
+        Command::Map(args) => map(args),
+    }
+}
+
+fn map(args: MapArgs) -> ExitCode {
+    use mmi::infer::lbfgs::{maximise, LbfgsSettings, MapError};
+    use rand::RngExt;
+    let (source, model, set) = match load(&args.model, args.data.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let name = args.model.display().to_string();
+    let compiled = match compile(&name, &source, &model, &set) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let jacobian = args.jacobian || args.laplace.is_some();
+    let mut ev = compiled.evaluator();
+    ev.set_jacobian(jacobian);
+    // A random initial point, uniform on (-2, 2) in the unconstrained space, retried until finite.
+    let mut rng = mmi::infer::sample::chain_rng(args.seed, 0);
+    let d = compiled.dim();
+    let mut x0 = vec![0.0; d];
+    let mut grad = vec![0.0; d];
+    let mut found = false;
+    for _ in 0..100 {
+        x0.iter_mut().for_each(|v| *v = rng.random_range(-2.0..2.0));
+        if ev.log_density_and_gradient(&x0, &mut grad).is_ok() {
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        eprintln!("error: no initial point with a finite log density and gradient after 100 tries");
+        return ExitCode::from(1);
+    }
+    let settings = LbfgsSettings {
+        max_iters: args.iter,
+        ..LbfgsSettings::default()
+    };
+    let (result, converged) = match maximise(&mut ev, &x0, &settings) {
+        Ok(r) => (r, true),
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                MapError::MaxIterations(best) | MapError::LineSearchFailed(best) => (*best, false),
+                _ => return ExitCode::from(1),
+            }
+        }
+    };
+    let outputs = match ev.constrain(&result.x) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut names = vec![];
+    let mut values = vec![];
+    for o in &outputs {
+        names.extend(mmi::eval::model::element_names(&o.name, &o.shape));
+        values.extend(o.values.iter().copied());
+    }
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{} mode of {name} ({} iterations, {} evaluations){}",
+        if jacobian {
+            "unconstrained-space (Jacobian-adjusted)"
+        } else {
+            "posterior"
+        },
+        result.iterations,
+        result.evaluations,
+        if converged {
+            ""
+        } else {
+            " -- NOT CONVERGED, best point so far"
+        }
+    );
+    println!(
+        "{:width$} {:>12}",
+        "lp__",
+        format!("{:.6}", result.log_density)
+    );
+    for (n, v) in names.iter().zip(&values) {
+        println!("{n:width$} {v:>12.6}");
+    }
+    let mut laplace_rows: Vec<Vec<f64>> = vec![];
+    if let Some(n) = args.laplace {
+        match mmi::infer::laplace::laplace(&mut ev, &result.x) {
+            Ok(lap) => {
+                for x in lap.draws(n, args.seed) {
+                    if let Ok(outs) = ev.constrain(&x) {
+                        laplace_rows.push(outs.into_iter().flat_map(|o| o.values).collect());
+                    }
+                }
+                println!("\nLaplace approximation ({} draws):", laplace_rows.len());
+                println!(
+                    "{:width$} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                    "", "mean", "sd", "5%", "50%", "95%"
+                );
+                for (j, n) in names.iter().enumerate() {
+                    let col: Vec<f64> = laplace_rows.iter().map(|r| r[j]).collect();
+                    let s = mmi::infer::diagnostics::summarize(&[col]);
+                    println!(
+                        "{n:width$} {:>12.5} {:>12.5} {:>12.5} {:>12.5} {:>12.5}",
+                        s.mean, s.sd, s.q5, s.q50, s.q95
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: the Laplace approximation failed: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if let Some(dir) = &args.output {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+        let header: Vec<String> = names
+            .iter()
+            .map(|n| mmi::report::csv::csv_name(n))
+            .collect();
+        let row: Vec<String> = values.iter().map(|v| format!("{v}")).collect();
+        let text = format!(
+            "# model = {}\n# method = optimize\n#   optimize\n#     algorithm = lbfgs (Default)\n#     jacobian = {}\n#     iter = {}\n# random\n#   seed = {}\nlp__,{}\n{},{}\n",
+            name, jacobian as u8, args.iter, args.seed, header.join(","), result.log_density, row.join(",")
+        );
+        if let Err(e) = mmi::report::csv::write_atomic(&dir.join("map.csv"), &text) {
+            eprintln!("error: cannot write map.csv: {e}");
+            return ExitCode::from(2);
+        }
+        if !laplace_rows.is_empty() {
+            let mut text = format!(
+                "# model = {name}\n# method = laplace\n{}\n",
+                header.join(",")
+            );
+            for r in &laplace_rows {
+                text.push_str(
+                    &r.iter()
+                        .map(|v| format!("{v}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                text.push('\n');
+            }
+            if let Err(e) = mmi::report::csv::write_atomic(&dir.join("laplace.csv"), &text) {
+                eprintln!("error: cannot write laplace.csv: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if converged {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

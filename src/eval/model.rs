@@ -158,6 +158,7 @@ impl CompiledModel {
             adj: vec![0.0; self.data_values.len()],
             scratch: vec![0.0; self.scratch_total],
             weights: self.graph.modalities.iter().map(|m| m.weight).collect(),
+            jacobian: true,
         }
     }
 
@@ -219,9 +220,17 @@ pub struct Evaluator<'m> {
     adj: Vec<f64>,
     scratch: Vec<f64>,
     weights: Vec<f64>,
+    jacobian: bool,
 }
 
 impl<'m> Evaluator<'m> {
+    /// Whether the log-Jacobians of the constraining transforms are part of the target (the default).
+    /// Without them, the maximum is the mode of the constrained posterior (Stan's optimisation default);
+    /// with them, it is the mode in the unconstrained space (what Laplace and NUTS use).
+    pub fn set_jacobian(&mut self, on: bool) {
+        self.jacobian = on;
+    }
+
     pub fn model(&self) -> &'m CompiledModel {
         self.model
     }
@@ -248,6 +257,7 @@ impl<'m> Evaluator<'m> {
     fn term_weight(&self, kind: &TermKind) -> f64 {
         match kind {
             TermKind::Likelihood(k) => self.weights[*k],
+            TermKind::Jacobian if !self.jacobian => 0.0,
             _ => 1.0,
         }
     }
@@ -306,8 +316,9 @@ impl<'m> Evaluator<'m> {
             return Err(EvalError::NonFinite);
         }
         for t in &m.graph.terms {
-            if m.graph.node(t.node).param {
-                self.adj[m.offset[t.node.index()]] += self.term_weight(&t.kind);
+            let w = self.term_weight(&t.kind);
+            if m.graph.node(t.node).param && w != 0.0 {
+                self.adj[m.offset[t.node.index()]] += w;
             }
         }
         grad.fill(0.0);

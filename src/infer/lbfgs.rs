@@ -341,7 +341,11 @@ pub fn maximise(
         } else {
             1.0
         };
-        let start = Trial { df, ..cur.clone() };
+        let start = Trial {
+            alpha: 0.0,
+            df,
+            ..cur.clone()
+        };
         let next = match line_search(&mut obj, &start, &p, alpha0) {
             Ok(t) => t,
             // No strong Wolfe point, but a lower one well inside the finite region: take it.
@@ -389,6 +393,12 @@ pub fn maximise(
             None
         };
         if let Some(c) = converged {
+            if std::env::var("LBFGS_DEBUG2").is_ok() {
+                eprintln!(
+                    "CONVERGED {c:?} it {iterations} evals {} x {:?} g {:?}",
+                    obj.evaluations, cur.x, cur.g
+                );
+            }
             return Ok(result(&cur, iterations, obj.evaluations, c));
         }
     }
