@@ -10,6 +10,9 @@
 //! ARCHITECTURE.md for the code map. Every user-facing problem is a `diagnostic::Diagnostic` with a
 //! source span, rendered in one place.
 
+// Numeric kernels index several slices in step; index loops say that most plainly.
+#![allow(clippy::needless_range_loop)]
+
 pub mod check;
 pub mod data;
 pub mod diagnostic;

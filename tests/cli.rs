@@ -159,3 +159,89 @@ fn graph_reports_an_index_out_of_range_at_its_source() {
         "{stderr}"
     );
 }
+
+const SCHOOLS: &str = "data { J: int > 0, y: vector[J], sigma: vector[J] > 0 }\n\
+    latent { mu: real ~ normal(0, 5)\n tau: real > 0 ~ cauchy(0, 5)\n theta_trans: vector[J] ~ normal(0, 1) }\n\
+    law theta = mu + tau * theta_trans\n\
+    modality schools { y ~ normal(theta, sigma) }\n";
+const SCHOOLS_DATA: &str =
+    r#"{"J": 8, "y": [28, 8, -3, 7, -1, 1, 18, 12], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]}"#;
+
+#[test]
+fn sample_prints_a_summary_and_writes_files() {
+    let path = temp_model("schools", SCHOOLS, Some(SCHOOLS_DATA));
+    let out = path.parent().unwrap().join("run");
+    let (code, stdout, stderr) = mmi(&[
+        "sample",
+        path.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--warmup",
+        "300",
+        "--draws",
+        "300",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for col in [
+        "mean", "sd", "mcse", "5%", "50%", "95%", "ess_bulk", "ess_tail", "r_hat",
+    ] {
+        assert!(stdout.contains(col), "{stdout}");
+    }
+    assert!(
+        stdout.contains("theta[8]") && stdout.contains("lp__"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("seed 7"), "{stderr}");
+    for k in 1..=4 {
+        let csv = std::fs::read_to_string(out.join(format!("chain_{k}.csv"))).unwrap();
+        assert!(csv.contains("lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,mu,tau,theta_trans.1"));
+        assert_eq!(
+            csv.lines().filter(|l| !l.starts_with('#')).count(),
+            301,
+            "header and 300 draws"
+        );
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["draws"], 1200);
+    assert!(summary["quantities"]["tau"]["mean"].as_f64().unwrap() > 0.0);
+    assert!(
+        !out.join("chain_1.csv.tmp").exists(),
+        "temporary files are renamed away"
+    );
+}
+
+#[test]
+fn sample_rejects_bad_settings() {
+    let path = temp_model("schools2", SCHOOLS, Some(SCHOOLS_DATA));
+    for args in [
+        ["--adapt-delta", "1.5"],
+        ["--chains", "0"],
+        ["--max-depth", "0"],
+        ["--draws", "-3"],
+    ] {
+        let (code, _, stderr) = mmi(&["sample", path.to_str().unwrap(), args[0], args[1]]);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn map_prints_the_mode() {
+    let src = "data { n: int > 0, y: vector[n] }\nlatent { mu: real ~ normal(0, 10) }\nmodality m { y ~ normal(mu, 1) }\n";
+    let path = temp_model("mapmodel", src, Some(r#"{"n": 3, "y": [1.0, 2.0, 4.5]}"#));
+    let (code, stdout, stderr) = mmi(&["map", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    // Posterior mode of a normal mean: sum(y) / (n + 1/100).
+    let want = 7.5 / 3.01;
+    let line = stdout.lines().find(|l| l.starts_with("mu ")).unwrap();
+    let got: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    let (code, stdout, _) = mmi(&["map", path.to_str().unwrap(), "--laplace", "500"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("Laplace approximation (500 draws)"),
+        "{stdout}"
+    );
+}

@@ -19,6 +19,10 @@ use std::f64::consts::{FRAC_1_SQRT_2, LN_2, PI};
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
+// statrs's erf is only good to ~1e-10 and jumps between its intervals, which would show in huber's
+// normaliser and its delta gradient; ops has an accurate one.
+use super::ops::erf;
+
 /// log(pi).
 const LN_PI: f64 = 1.144_729_885_849_400_2;
 /// log(sqrt(2 pi)).
@@ -1137,134 +1141,4 @@ fn multi_normal_cholesky(a: &[&[f64]], k: usize, t: Terms, g: &mut Grads) -> f64
         }
     });
     lp
-}
-
-// ---------------------------------------------------------------------------------------------
-// The error function.
-//
-// statrs 0.19's `erf` is off by up to ~5e-11 and jumps at the boundaries of its approximation
-// intervals (0.5, 0.75, 1.25, ...), which breaks finite-difference checks of huber's delta gradient.
-// This is FreeBSD's s_erf.c (as in musl and the `libm` crate), accurate to under one ulp.
-// It could be replaced by `libm::erf` if that crate becomes a direct dependency.
-//
-// Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
-// Developed at SunPro, a Sun Microsystems, Inc. business.
-// Permission to use, copy, modify, and distribute this software is freely granted, provided that
-// this notice is preserved.
-
-/// Evaluates the polynomial with coefficients `c` (constant first) at x.
-#[inline]
-fn poly(x: f64, c: &[f64]) -> f64 {
-    c.iter().rev().fold(0.0, |acc, &ci| acc * x + ci)
-}
-
-/// erf(x) for any x.
-fn erf(x: f64) -> f64 {
-    // erf(x) = x + x R(x^2) on |x| < 0.84375.
-    const PP: [f64; 5] = [
-        0.12837916709551256,
-        -0.3250421072470015,
-        -0.02848174957559851,
-        -0.005770270296489442,
-        -2.3763016656650163e-05,
-    ];
-    const QQ: [f64; 6] = [
-        1.0,
-        0.39791722395915535,
-        0.0650222499887673,
-        0.005081306281875766,
-        0.00013249473800432164,
-        -3.960228278775368e-06,
-    ];
-    // erf(1 + s) - ERX on 0.84375 <= |x| < 1.25.
-    const ERX: f64 = 8.450_629_115_104_675e-1;
-    const PA: [f64; 7] = [
-        -0.0023621185607526594,
-        0.41485611868374833,
-        -0.3722078760357013,
-        0.31834661990116175,
-        -0.11089469428239668,
-        0.035478304325618236,
-        -0.002166375594868791,
-    ];
-    const QA: [f64; 7] = [
-        1.0,
-        0.10642088040084423,
-        0.540397917702171,
-        0.07182865441419627,
-        0.12617121980876164,
-        0.01363708391202905,
-        0.011984499846799107,
-    ];
-    // log(x erfc(x)) + x^2 + 0.5625 in 1/x^2, on 1.25 <= |x| < 1/0.35 ...
-    const RA: [f64; 8] = [
-        -0.009864944034847148,
-        -0.6938585727071818,
-        -10.558626225323291,
-        -62.375332450326006,
-        -162.39666946257347,
-        -184.60509290671104,
-        -81.2874355063066,
-        -9.814329344169145,
-    ];
-    const SA: [f64; 9] = [
-        1.0,
-        19.651271667439257,
-        137.65775414351904,
-        434.56587747522923,
-        645.3872717332679,
-        429.00814002756783,
-        108.63500554177944,
-        6.570249770319282,
-        -0.0604244152148581,
-    ];
-    // ... and on 1/0.35 <= |x| < 6.
-    const RB: [f64; 7] = [
-        -0.0098649429247001,
-        -0.799283237680523,
-        -17.757954917754752,
-        -160.63638485582192,
-        -637.5664433683896,
-        -1025.0951316110772,
-        -483.5191916086514,
-    ];
-    const SB: [f64; 8] = [
-        1.0,
-        30.33806074348246,
-        325.7925129965739,
-        1536.729586084437,
-        3199.8582195085955,
-        2553.0504064331644,
-        474.52854120695537,
-        -22.44095244658582,
-    ];
-
-    if x.is_nan() {
-        return x;
-    }
-    let a = x.abs();
-    let y = if a < 0.84375 {
-        if a < 3.725_290_298_461_914e-9 {
-            // 2^-28: erf(x) = 2x / sqrt(pi) to double precision.
-            return x + x * PP[0];
-        }
-        let z = x * x;
-        return x + x * (poly(z, &PP) / poly(z, &QQ));
-    } else if a < 1.25 {
-        let s = a - 1.0;
-        ERX + poly(s, &PA) / poly(s, &QA)
-    } else if a < 6.0 {
-        let s = 1.0 / (a * a);
-        let (r, q) = if a < 1.0 / 0.35 {
-            (poly(s, &RA), poly(s, &SA))
-        } else {
-            (poly(s, &RB), poly(s, &SB))
-        };
-        // exp(-a^2) split so that the large part is exact: z is a with its low 32 bits cleared.
-        let z = f64::from_bits(a.to_bits() & 0xffff_ffff_0000_0000);
-        1.0 - (-z * z - 0.5625).exp() * ((z - a) * (z + a) + r / q).exp() / a
-    } else {
-        1.0
-    };
-    y.copysign(x)
 }

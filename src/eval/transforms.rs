@@ -98,6 +98,7 @@ pub fn log_jacobian(t: Transform, x: &[f64], bounds: &[&[f64]], y: &[f64]) -> f6
 
 /// Adds the gradient of `sum(g_y * y) + g_jac * log_jacobian` with respect to `x` and the bounds.
 /// `g_x` and `g_bounds[k]` are `None` when not wanted (bounds that are data).
+#[allow(clippy::too_many_arguments)]
 pub fn constrain_grad(
     t: Transform,
     x: &[f64],
@@ -207,7 +208,7 @@ pub fn unconstrain(
             for i in 0..y.len() {
                 let (lo, hi) = (at(bounds[0], i), at(bounds[1], i));
                 let u = (y[i] - lo) / (hi - lo);
-                if !(u > 0.0 && u < 1.0) {
+                if u.is_nan() || u <= 0.0 || u >= 1.0 {
                     return bad(i, "is not strictly inside its bounds");
                 }
                 x[i] = (u / (1.0 - u)).ln();
@@ -216,7 +217,7 @@ pub fn unconstrain(
         Transform::Simplex => {
             let k = y.len();
             let sum: f64 = y.iter().sum();
-            if y.iter().any(|v| !(*v > 0.0)) || (sum - 1.0).abs() > 1e-8 {
+            if y.iter().any(|v| v.is_nan() || *v <= 0.0) || (sum - 1.0).abs() > 1e-8 {
                 return Err(format!(
                     "is not a simplex (all elements positive, summing to 1; the sum is {sum})"
                 ));
@@ -232,7 +233,7 @@ pub fn unconstrain(
                     continue;
                 }
                 let d = if i == 0 { y[0] } else { y[i] - y[i - 1] };
-                if !(d > 0.0) {
+                if d.is_nan() || d <= 0.0 {
                     return bad(
                         i,
                         if i == 0 {

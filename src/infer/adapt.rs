@@ -169,7 +169,7 @@ mod tests {
             w.advance();
         }
         assert_eq!(ends.last(), Some(&89));
-        assert!(Windows::new(10).end_of_window() == false);
+        assert!(!Windows::new(10).end_of_window());
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! The optimiser minimises the negative log density with the limited-memory BFGS direction (Nocedal and
 //! Wright, Algorithm 7.4) and a line search for the strong Wolfe conditions by bracketing and cubic
 //! interpolation (their Algorithms 3.5 and 3.6). A point where the log density is not finite (a
-//! recoverable `EvalError`) counts as "the step was too long" and the search shrinks it. Because the
-//! evaluator's density includes the log-Jacobians of the constraining transforms, the result is the mode
-//! of the unconstrained density (the point a Laplace approximation is built around), not the mode of
-//! the constrained density that Stan's `optimize` reports by default.
+//! recoverable `EvalError`) counts as "the step was too long" and the search shrinks it. The result is
+//! the mode of whatever density the `LogDensity` computes: with the evaluator's log-Jacobians on (its
+//! default) the mode in the unconstrained space, the point a Laplace approximation is built around;
+//! with them off (`Evaluator::set_jacobian(false)`) the posterior mode of the constrained latents, as
+//! Stan's `optimize` reports by default.
 
 use super::LogDensity;
 use std::collections::VecDeque;
@@ -90,8 +91,8 @@ impl fmt::Display for MapError {
             ),
             MapError::MaxIterations(r) => write!(
                 f,
-                "the optimiser did not converge in {} iterations (log density {:.6e}, gradient norm \
-                 {:.3e} at the best point): try more iterations; if the log density keeps growing, \
+                "the optimiser did not converge in {} iterations (log density {:.6}, gradient norm \
+                 {:.2e} at the best point): try more iterations; if the log density keeps growing, \
                  the posterior may be improper (check the priors on unbounded latents)",
                 r.iterations,
                 r.log_density,
@@ -100,7 +101,7 @@ impl fmt::Display for MapError {
             MapError::LineSearchFailed(r) => write!(
                 f,
                 "the optimiser could not find a better point after {} iterations (log density \
-                 {:.6e}, gradient norm {:.3e} at the best point): the log density may grow without \
+                 {:.6}, gradient norm {:.2e} at the best point): the log density may grow without \
                  bound toward the edge of where it is finite, so the posterior may be improper (check \
                  the priors on unbounded latents and scale parameters), or it is not smooth there",
                 r.iterations,
@@ -365,12 +366,6 @@ pub fn maximise(
             }
         };
         iterations += 1;
-        if std::env::var("LBFGS_DEBUG").is_ok() {
-            eprintln!(
-                "it {iterations} x {:?} f {} -> x {:?} f {} alpha {} df {} g {:?}",
-                cur.x, cur.f, next.x, next.f, next.alpha, df, next.g
-            );
-        }
         let s: Vec<f64> = next.x.iter().zip(&cur.x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = next.g.iter().zip(&cur.g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
@@ -393,12 +388,6 @@ pub fn maximise(
             None
         };
         if let Some(c) = converged {
-            if std::env::var("LBFGS_DEBUG2").is_ok() {
-                eprintln!(
-                    "CONVERGED {c:?} it {iterations} evals {} x {:?} g {:?}",
-                    obj.evaluations, cur.x, cur.g
-                );
-            }
             return Ok(result(&cur, iterations, obj.evaluations, c));
         }
     }

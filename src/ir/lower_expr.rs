@@ -151,7 +151,7 @@ impl<'m> Lowerer<'m> {
         if have == shape || len == 1 {
             return Ok(node);
         }
-        if len == 0 || want % len != 0 || !shape.ends_with(&have) {
+        if len == 0 || !want.is_multiple_of(len) || !shape.ends_with(&have) {
             return Err(Diagnostic::error(
                 span,
                 format!("internal error: cannot broadcast {have:?} to {shape:?}"),

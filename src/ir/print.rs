@@ -19,7 +19,7 @@ pub fn print(g: &Graph) -> String {
                     "const".to_string()
                 }
             }
-            Op::Param { offset } => format!("param x[{}..{}]", offset, offset + node.len().max(0)),
+            Op::Param { offset } => format!("param x[{}..{}]", offset, offset + node.len()),
             Op::Constrain(t, v) => format!("constrain.{}({})", t.name(), list(v)),
             Op::LogJacobian(t, v) => format!("log_jacobian.{}({})", t.name(), list(v)),
             Op::Unary(u, a) => format!("{}({})", u.name(), id(a)),

@@ -57,10 +57,8 @@ pub fn validate(g: &Graph) -> Result<(), String> {
                     }
                 }
             }
-            Op::Param { offset } => {
-                if offset + node.len() > g.dim {
-                    return Err(format!("node %{i}: parameters past the end"));
-                }
+            Op::Param { offset } if offset + node.len() > g.dim => {
+                return Err(format!("node %{i}: parameters past the end"));
             }
             _ => {}
         }

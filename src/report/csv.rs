@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Stan's CSV spelling of an element name: `T[2,3]` becomes `T.2.3`.
 pub fn csv_name(name: &str) -> String {
-    name.replace('[', ".").replace(',', ".").replace(']', "")
+    name.replace(['[', ','], ".").replace(']', "")
 }
 
 /// Everything the header says about the run besides the settings.

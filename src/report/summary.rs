@@ -4,6 +4,7 @@
 
 use crate::infer::diagnostics::{e_bfmi, summarize, Summary};
 use crate::infer::sample::{Chain, SampleSettings, SAMPLER_COLUMNS};
+use rayon::prelude::*;
 use serde_json::json;
 use std::fmt::Write;
 
@@ -32,10 +33,12 @@ pub fn summarise_run(
     settings: &SampleSettings,
 ) -> RunSummary {
     let first = SAMPLER_COLUMNS.len();
-    let mut rows = vec![("lp__".to_string(), summarize(&column(chains, 0)))];
-    for (j, name) in columns.iter().enumerate().skip(first) {
-        rows.push((name.clone(), summarize(&column(chains, j))));
-    }
+    // Quantities are independent: summarise them in parallel.
+    let wanted: Vec<usize> = std::iter::once(0).chain(first..columns.len()).collect();
+    let rows: Vec<(String, Summary)> = wanted
+        .par_iter()
+        .map(|&j| (columns[j].clone(), summarize(&column(chains, j))))
+        .collect();
     let transitions: usize = chains.iter().map(|c| c.rows.len()).sum();
     let divergences = chains
         .iter()

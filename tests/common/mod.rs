@@ -3,6 +3,7 @@
 use std::path::Path;
 
 /// The path relative to the repository root, with forward slashes, for stable snapshot text.
+#[allow(dead_code)]
 pub fn rel(path: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     path.strip_prefix(root)
@@ -12,6 +13,7 @@ pub fn rel(path: &Path) -> String {
 }
 
 /// Parses and checks a file; returns the rendered diagnostics (no colour) and the dump when it checks.
+#[allow(dead_code)]
 pub fn check_file(path: &Path) -> (String, Option<String>, usize) {
     let source = std::fs::read_to_string(path).expect("test input is readable");
     let out = mmi::check_source(&source);
