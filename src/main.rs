@@ -441,7 +441,8 @@ fn sample(args: SampleArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         }
-        let json = serde_json::to_string_pretty(&summary.json(&settings)).unwrap_or_default();
+        let json =
+            serde_json::to_string_pretty(&summary.json(&settings, elapsed)).unwrap_or_default();
         if let Err(e) = mmi::report::csv::write_atomic(&dir.join("summary.json"), &json) {
             eprintln!("error: cannot write summary.json: {e}");
             return ExitCode::from(2);

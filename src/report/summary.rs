@@ -207,7 +207,7 @@ impl RunSummary {
     }
 
     /// The summary as JSON (`summary.json`).
-    pub fn json(&self, settings: &SampleSettings) -> serde_json::Value {
+    pub fn json(&self, settings: &SampleSettings, seconds: f64) -> serde_json::Value {
         let finite = |v: f64| {
             if v.is_finite() {
                 json!(v)
@@ -236,6 +236,7 @@ impl RunSummary {
             "draws_per_chain": settings.draws,
             "draws": self.transitions,
             "seed": settings.seed,
+            "sampling_seconds": seconds,
             "divergences": self.divergences,
             "max_tree_depth_hits": self.max_depth_hits,
             "e_bfmi": self.e_bfmi.iter().map(|v| finite(*v)).collect::<Vec<_>>(),
