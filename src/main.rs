@@ -79,7 +79,12 @@ struct SampleArgs {
     /// Maximum tree depth (at most 2^depth - 1 leapfrog steps per draw).
     #[arg(long, default_value_t = 10)]
     max_depth: usize,
-    /// Adapt a dense metric (for strongly correlated posteriors) instead of a diagonal one.
+    /// The metric: `diag` (adapted diagonal, the default), `dense` (adapted dense, for correlated
+    /// posteriors), `laplace` (the inverse Hessian at the mode, for badly conditioned nearly Gaussian
+    /// posteriors).
+    #[arg(long, value_enum, default_value_t = MetricArg::Diag)]
+    metric: MetricArg,
+    /// Shorthand for --metric dense.
     #[arg(long)]
     dense: bool,
     /// No progress bars.
@@ -111,6 +116,13 @@ struct MapArgs {
     /// Write map.csv (and laplace.csv) in CmdStan's format into this directory.
     #[arg(long)]
     output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MetricArg {
+    Diag,
+    Dense,
+    Laplace,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -368,7 +380,11 @@ fn sample(args: SampleArgs) -> ExitCode {
         seed,
         adapt_delta: args.adapt_delta,
         max_depth: args.max_depth,
-        dense: args.dense,
+        metric: match (args.dense, args.metric) {
+            (true, _) | (_, MetricArg::Dense) => mmi::infer::sample::MetricKind::Dense,
+            (_, MetricArg::Laplace) => mmi::infer::sample::MetricKind::Laplace,
+            _ => mmi::infer::sample::MetricKind::Diag,
+        },
         ..Default::default()
     };
     if let Some(dir) = &args.output {
@@ -427,11 +443,7 @@ fn sample(args: SampleArgs) -> ExitCode {
                 .and_then(|s| s.to_str())
                 .unwrap_or("model"),
             data_file: &data_file,
-            metric: if settings.dense {
-                "dense_e"
-            } else {
-                "diag_e (Default)"
-            },
+            metric: settings.metric.cmdstan_name(),
         };
         for (k, chain) in chains.iter().enumerate() {
             let text = mmi::report::csv::chain_csv(&columns, chain, k, &settings, &info);

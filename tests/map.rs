@@ -50,8 +50,9 @@ fn solve(a: &[f64], b: &[f64]) -> Vec<f64> {
         m.swap(c, p);
         for r in c + 1..n {
             let f = m[r][c] / m[c][c];
-            for k in c..=n {
-                m[r][k] -= f * m[c][k];
+            let pivot_row = m[c].clone();
+            for (a, b) in m[r][c..].iter_mut().zip(&pivot_row[c..]) {
+                *a -= f * b;
             }
         }
     }
@@ -115,24 +116,20 @@ fn ill_conditioned_gaussian_mode() {
     let model = gaussian_2d(m, cov);
     let mut ev = model.evaluator();
     let r = maximise(&mut ev, &[0.0, 0.0], &LbfgsSettings::default()).unwrap();
-    for i in 0..2 {
+    for (i, (got, want)) in r.x.iter().zip(m).enumerate() {
         assert!(
-            (r.x[i] - m[i]).abs() < 1e-6,
-            "coordinate {i}: {} vs {} ({:?})",
-            r.x[i],
-            m[i],
-            r
+            (got - want).abs() < 1e-6,
+            "coordinate {i}: {got} vs {want} ({r:?})"
         );
     }
     // The Laplace covariance of a Gaussian is its covariance.
     let la = laplace(&mut ev, &r.x).unwrap();
-    for i in 0..2 {
-        for j in 0..2 {
+    for (i, row) in cov.iter().enumerate() {
+        for (j, want) in row.iter().enumerate() {
             let got = la.covariance[i * 2 + j];
             assert!(
-                (got - cov[i][j]).abs() < 1e-5 * cov[i][j].abs(),
-                "cov[{i}][{j}]: {got} vs {}",
-                cov[i][j]
+                (got - want).abs() < 1e-5 * want.abs(),
+                "cov[{i}][{j}]: {got} vs {want}"
             );
         }
     }
@@ -246,12 +243,10 @@ fn logistic_regression_matches_newton() {
             break;
         }
     }
-    for j in 0..k {
+    for (j, (got, want)) in r.x.iter().zip(&theta).enumerate() {
         assert!(
-            (r.x[j] - theta[j]).abs() < 1e-6,
-            "coordinate {j}: {} vs Newton {}",
-            r.x[j],
-            theta[j]
+            (got - want).abs() < 1e-6,
+            "coordinate {j}: {got} vs Newton {want}"
         );
     }
 }
@@ -459,4 +454,58 @@ impl LogDensity for Wall {
 fn non_finite_trial_points_shorten_the_step() {
     let r = maximise(&mut Wall, &[-50.0], &LbfgsSettings::default()).unwrap();
     assert!((r.x[0] - 2.0).abs() < 1e-8, "{r:?}");
+}
+
+/// log p(x) = x: no maximum and no edge, so the steps grow until the density overflows.
+struct Linear;
+
+impl LogDensity for Linear {
+    fn dim(&self) -> usize {
+        1
+    }
+
+    fn log_density_gradient(
+        &mut self,
+        x: &[f64],
+        grad: &mut [f64],
+    ) -> Result<f64, mmi::infer::EvalError> {
+        grad[0] = 1.0;
+        if x[0].is_finite() {
+            Ok(x[0])
+        } else {
+            Err(mmi::infer::EvalError::NonFinite)
+        }
+    }
+}
+
+#[test]
+fn unbounded_density_is_an_error() {
+    let e = maximise(&mut Linear, &[0.0], &LbfgsSettings::default()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            MapError::LineSearchFailed(_) | MapError::MaxIterations(_)
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("improper"), "{e}");
+    println!("{e}");
+}
+
+/// Every history length works, down to none (steepest descent with the same line search).
+#[test]
+fn any_history_length_finds_the_mode() {
+    let model = gaussian_2d([2.0, -1.0], [[1.0, 0.5], [0.5, 2.0]]);
+    let mut ev = model.evaluator();
+    for history in [0, 1, 5, 20] {
+        let settings = LbfgsSettings {
+            history,
+            ..LbfgsSettings::default()
+        };
+        let r = maximise(&mut ev, &[0.0, 0.0], &settings).unwrap();
+        assert!(
+            (r.x[0] - 2.0).abs() < 1e-6 && (r.x[1] + 1.0).abs() < 1e-6,
+            "history {history}: {r:?}"
+        );
+    }
 }

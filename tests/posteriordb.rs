@@ -6,8 +6,12 @@
 //!
 //! The references (`reference.json`, and `data_derived.json` for the predictors the original models
 //! compute) live in `../shared/posteriordb` beside the repository; without that folder the tests say so
-//! and pass. The slow models are `#[ignore]`d; run everything with
-//! `cargo test --release --test posteriordb -- --ignored` (add `--nocapture` for the per-model lines).
+//! and pass. Run them with `cargo test --release --test posteriordb -- --nocapture` to see one line
+//! per model (time, worst mean error in combined MCSEs, worst sd ratio, divergences, R-hat, ESS).
+//!
+//! Every model currently samples in under ~20 s in release mode (nes1972 is the slowest, ~12 s on two
+//! cores), so none is ignored. A model slower than that gets `#[ignore]` and a comment; run those with
+//! `cargo test --release --test posteriordb -- --ignored`.
 
 use mmi::eval::CompiledModel;
 use mmi::infer::diagnostics::summarize;
@@ -141,24 +145,27 @@ fn check_against_reference(name: &str) {
             count += 1;
             max_rhat = max_rhat.max(s.rhat);
             min_ess = min_ess.min(s.ess_bulk);
-            // `!(a <= b)` so that a NaN fails too.
-            if !(z <= 4.0) {
+            // Written so that a NaN fails.
+            let mean_ok = z <= 4.0;
+            let sd_ok = (ratio - 1.0).abs() <= 0.1;
+            if !mean_ok {
                 failures.push(format!(
                     "{q}: mean {:.6} vs reference {ref_mean:.6}: {z:.2} combined MCSEs \
                      (mcse {:.3e}, reference {ref_mcse:.3e})",
                     s.mean, s.mcse_mean
                 ));
             }
-            if !((ratio - 1.0).abs() <= 0.1) {
+            if !sd_ok {
                 failures.push(format!(
                     "{q}: sd {:.6} vs reference {ref_sd:.6} (ratio {ratio:.3})",
                     s.sd
                 ));
             }
-            if !(z <= worst_z) {
+            if z.is_nan() || z > worst_z {
                 (worst_z, worst_z_name) = (z, q.clone());
             }
-            if !((ratio - 1.0).abs() <= (worst_ratio - 1.0).abs()) {
+            let off = (ratio - 1.0).abs();
+            if off.is_nan() || off > (worst_ratio - 1.0).abs() {
                 (worst_ratio, worst_ratio_name) = (ratio, q.clone());
             }
         }

@@ -34,10 +34,19 @@ fn readme_commands_are_the_ci_commands() {
         ci.lines().any(|l| l.trim() == "cargo test --release"),
         "CI runs the README's test command"
     );
-    assert!(readme.contains("cargo run --release -- check models/gravity_ert.mmi"));
-    assert!(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/gravity_ert.mmi"
-    ))
-    .exists());
+    assert!(readme.contains("cargo run --release -- sample models/eliashberg.mmi"));
+}
+
+/// The README's main command: sampling the shipped Eliashberg model with its shipped data.
+#[test]
+fn readme_main_command_samples_a_shipped_model() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mmi"))
+        .args(["sample", "models/eliashberg.mmi", "--seed", "1", "--quiet"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("lambda") && stdout.contains("Tc") && stdout.contains("a2F[40]"), "{stdout}");
+    assert!(stdout.contains("4000 draws"), "{stdout}");
 }

@@ -58,7 +58,7 @@ pub struct MapResult {
     pub iterations: usize,
     /// Calls of the log density (with its gradient), the initial point included.
     pub evaluations: usize,
-    /// For an error's best point: the test that would have stopped it had it converged (`Gradient`).
+    /// Which test stopped the optimiser; a placeholder (`Gradient`) in the best point an error carries.
     pub converged: Convergence,
 }
 
@@ -77,7 +77,23 @@ pub enum MapError {
 
 impl fmt::Display for MapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let norm = |r: &MapResult| norm(&r.gradient);
+        // Plain digits for ordinary magnitudes, scientific notation for huge or tiny ones.
+        let num = |v: f64| {
+            if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
+                format!("{v:.6}")
+            } else {
+                format!("{v:.6e}")
+            }
+        };
+        let state = |r: &MapResult| {
+            format!(
+                "{} iteration{}; at the best point the log density is {} and the gradient norm {}",
+                r.iterations,
+                if r.iterations == 1 { "" } else { "s" },
+                num(r.log_density),
+                num(norm(&r.gradient))
+            )
+        };
         match self {
             MapError::BadInitialPoint => write!(
                 f,
@@ -91,22 +107,17 @@ impl fmt::Display for MapError {
             ),
             MapError::MaxIterations(r) => write!(
                 f,
-                "the optimiser did not converge in {} iterations (log density {:.6}, gradient norm \
-                 {:.2e} at the best point): try more iterations; if the log density keeps growing, \
-                 the posterior may be improper (check the priors on unbounded latents)",
-                r.iterations,
-                r.log_density,
-                norm(r)
+                "the optimiser did not converge ({}): try more iterations; if the log density keeps \
+                 growing, the posterior may be improper (check the priors on unbounded latents)",
+                state(r)
             ),
             MapError::LineSearchFailed(r) => write!(
                 f,
-                "the optimiser could not find a better point after {} iterations (log density \
-                 {:.6}, gradient norm {:.2e} at the best point): the log density may grow without \
-                 bound toward the edge of where it is finite, so the posterior may be improper (check \
-                 the priors on unbounded latents and scale parameters), or it is not smooth there",
-                r.iterations,
-                r.log_density,
-                norm(r)
+                "the optimiser could not find a better point ({}): the log density seems to grow \
+                 without bound, or right up to the edge of where it is finite, so the posterior may \
+                 be improper (check the priors on unbounded latents and scale parameters); otherwise \
+                 the model may not be smooth near the mode",
+                state(r)
             ),
         }
     }
@@ -159,8 +170,10 @@ struct Trial {
 struct SearchFailure {
     /// The lowest trial point with sufficient decrease, if any.
     best: Option<Trial>,
-    /// Whether the search ended pressed against points where the density is not finite.
-    at_edge: bool,
+    /// Whether the objective was still falling where the search stopped: pressed against points where
+    /// the density is not finite, or after growing the step 1e20-fold. Either is the mark of a log
+    /// density without a maximum rather than of a hard but proper problem.
+    diverging: bool,
 }
 
 const C1: f64 = 1e-4;
@@ -184,7 +197,9 @@ fn line_search(
         let df = dot(&g, p);
         Some(Trial { alpha, f, df, x, g })
     };
-    let armijo = |t: &Trial| t.f <= f0 + C1 * t.alpha * df0;
+    // Sufficient decrease, and strictly lower: far from the origin a step can vanish in rounding
+    // (x + a p == x), and an unchanged point must not pass for progress.
+    let armijo = |t: &Trial| t.f < f0 && t.f <= f0 + C1 * t.alpha * df0;
     let curvature = |t: &Trial| t.df.abs() <= -C2 * df0;
 
     // Bracketing: grow the step until it overshoots (no sufficient decrease, or the slope turns).
@@ -210,9 +225,12 @@ fn line_search(
             lo = t;
             break;
         }
-        if evals(obj) >= MAX_SEARCH_EVALS || alpha >= 1e20 {
-            // The objective keeps falling steeply: take the longest step (sufficient decrease holds).
-            return Ok(t);
+        if evals(obj) >= MAX_SEARCH_EVALS || alpha >= 1e20 * alpha0 {
+            // Still falling as steeply as at the start after an enormous step: no minimum ahead.
+            return Err(SearchFailure {
+                best: Some(t),
+                diverging: true,
+            });
         }
         prev = t;
         alpha *= 4.0;
@@ -249,9 +267,9 @@ fn line_search(
             }
         }
     }
-    let at_edge = hi.is_none();
+    let diverging = hi.is_none();
     let best = (lo.alpha > 0.0).then_some(lo);
-    Err(SearchFailure { best, at_edge })
+    Err(SearchFailure { best, diverging })
 }
 
 /// The minimiser of the cubic through two points with their slopes (Nocedal and Wright, eq. 3.59).
@@ -349,10 +367,10 @@ pub fn maximise(
         };
         let next = match line_search(&mut obj, &start, &p, alpha0) {
             Ok(t) => t,
-            // No strong Wolfe point, but a lower one well inside the finite region: take it.
+            // No strong Wolfe point, but a lower one where the objective was levelling off: take it.
             Err(SearchFailure {
                 best: Some(t),
-                at_edge: false,
+                diverging: false,
             }) => t,
             Err(_) if !memory.is_empty() => {
                 // Retry from steepest descent with no memory before giving up.
@@ -369,8 +387,10 @@ pub fn maximise(
         let s: Vec<f64> = next.x.iter().zip(&cur.x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = next.g.iter().zip(&cur.g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
-        if sy > f64::EPSILON * dot(&y, &y) && sy > 0.0 {
-            if memory.len() == settings.history {
+        // Remember only pairs with positive curvature, which keeps the inverse Hessian approximation
+        // positive definite (a history of 0 gives steepest descent).
+        if settings.history > 0 && sy > 0.0 && sy > f64::EPSILON * dot(&y, &y) {
+            if memory.len() >= settings.history {
                 memory.pop_front();
             }
             memory.push_back((s.clone(), y, 1.0 / sy));
