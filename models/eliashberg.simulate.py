@@ -1,5 +1,5 @@
-# Simulates models/eliashberg.data.json from the truth in models/eliashberg.truth.json (numpy), until
-# `mmi simulate` exists. Run from the repository root: python3 models/eliashberg.simulate.py
+# Writes the truth (models/eliashberg.truth.json: two phonon peaks) and data simulated from it
+# (models/eliashberg.data.json) with numpy, until `mmi simulate` exists. Run from the repository root.
 import numpy as np, json
 rng = np.random.default_rng(20261127)
 n_w = 40
