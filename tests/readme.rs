@@ -46,7 +46,14 @@ fn readme_main_command_samples_a_shipped_model() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("lambda") && stdout.contains("Tc") && stdout.contains("a2F[40]"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("lambda") && stdout.contains("Tc") && stdout.contains("a2F[40]"),
+        "{stdout}"
+    );
     assert!(stdout.contains("4000 draws"), "{stdout}");
 }

@@ -280,9 +280,11 @@ impl Nuts {
             let valid;
             if rng.random::<f64>() > 0.5 {
                 self.z.copy_from(&self.fwd);
+                // The trajectory so far becomes the backward subtree: its forward edge is the old
+                // forward end (checked against the new subtree in the merged criterion).
                 self.rho_bck.copy_from_slice(&self.rho);
-                self.p_bck_fwd.copy_from_slice(&self.p_fwd_bck);
-                self.ps_bck_fwd.copy_from_slice(&self.ps_fwd_bck);
+                self.p_bck_fwd.copy_from_slice(&self.p_fwd_fwd);
+                self.ps_bck_fwd.copy_from_slice(&self.ps_fwd_fwd);
                 self.epsilon = self.step_size.abs();
                 let mut ends = Ends::take(self, true);
                 valid = self.build_tree(
@@ -300,8 +302,8 @@ impl Nuts {
             } else {
                 self.z.copy_from(&self.bck);
                 self.rho_fwd.copy_from_slice(&self.rho);
-                self.p_fwd_bck.copy_from_slice(&self.p_bck_fwd);
-                self.ps_fwd_bck.copy_from_slice(&self.ps_bck_fwd);
+                self.p_fwd_bck.copy_from_slice(&self.p_bck_bck);
+                self.ps_fwd_bck.copy_from_slice(&self.ps_bck_bck);
                 self.epsilon = -self.step_size.abs();
                 let mut ends = Ends::take(self, false);
                 valid = self.build_tree(

@@ -99,7 +99,11 @@ pub fn laplace_metric(model: &CompiledModel, seed: u64) -> Result<Metric, String
     }
     let mode = match super::lbfgs::maximise(&mut ev, &x0, &super::lbfgs::LbfgsSettings::default()) {
         Ok(r) => r.x,
-        Err(e) => return Err(format!("the optimiser found no mode for the Laplace metric: {e}")),
+        Err(e) => {
+            return Err(format!(
+                "the optimiser found no mode for the Laplace metric: {e}"
+            ))
+        }
     };
     let lap = super::laplace::laplace(&mut ev, &mode)?;
     let cov = nalgebra::DMatrix::from_row_slice(d, d, &lap.covariance);
@@ -177,7 +181,9 @@ pub fn sample(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Chain>, SampleError> {
     let fixed = match settings.metric {
-        MetricKind::Laplace => Some(laplace_metric(model, settings.seed).map_err(SampleError::Metric)?),
+        MetricKind::Laplace => {
+            Some(laplace_metric(model, settings.seed).map_err(SampleError::Metric)?)
+        }
         _ => None,
     };
     (0..settings.chains)
@@ -204,7 +210,9 @@ fn run_chain(
     let mut rng = chain_rng(s.seed, chain);
     let mut ev = model.evaluator();
     let d = model.dim();
-    let metric = fixed_metric.cloned().unwrap_or_else(|| Metric::unit_diag(d));
+    let metric = fixed_metric
+        .cloned()
+        .unwrap_or_else(|| Metric::unit_diag(d));
     let mut nuts = Nuts::new(d, metric, 1.0, s.max_depth);
     let mut x0 = vec![0.0; d];
     let mut found = false;
