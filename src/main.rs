@@ -174,36 +174,18 @@ fn run(cli: Cli) -> ExitCode {
 
 fn map(args: MapArgs) -> ExitCode {
     use mmi::infer::lbfgs::{maximise, LbfgsSettings, MapError};
-    use rand::RngExt;
-    let (source, model, set) = match load(&args.model, args.data.as_deref()) {
+    let (name, compiled) = match load_and_compile(&args.model, args.data.as_deref()) {
         Ok(x) => x,
-        Err(code) => return code,
-    };
-    let name = args.model.display().to_string();
-    let compiled = match compile(&name, &source, &model, &set) {
-        Ok(c) => c,
         Err(code) => return code,
     };
     let jacobian = args.jacobian || args.laplace.is_some();
     let mut ev = compiled.evaluator();
     ev.set_jacobian(jacobian);
-    // A random initial point, uniform on (-2, 2) in the unconstrained space, retried until finite.
     let mut rng = mmi::infer::sample::chain_rng(args.seed, 0);
-    let d = compiled.dim();
-    let mut x0 = vec![0.0; d];
-    let mut grad = vec![0.0; d];
-    let mut found = false;
-    for _ in 0..100 {
-        x0.iter_mut().for_each(|v| *v = rng.random_range(-2.0..2.0));
-        if ev.log_density_and_gradient(&x0, &mut grad).is_ok() {
-            found = true;
-            break;
-        }
-    }
-    if !found {
+    let Some(x0) = mmi::infer::sample::initial_point(&mut ev, &mut rng, 2.0) else {
         eprintln!("error: no initial point with a finite log density and gradient after 100 tries");
         return ExitCode::from(1);
-    }
+    };
     let settings = LbfgsSettings {
         max_iters: args.iter,
         ..LbfgsSettings::default()
@@ -329,20 +311,23 @@ fn map(args: MapArgs) -> ExitCode {
     }
 }
 
-/// Compiles a loaded model, printing errors; `Err` holds the exit code.
-fn compile(
-    name: &str,
-    source: &str,
-    model: &mmi::CheckedModel,
-    set: &mmi::data::DataSet,
-) -> Result<mmi::eval::CompiledModel, ExitCode> {
-    mmi::compile(model, set, &mmi::passes::Settings::default()).map_err(|diags| {
-        eprint!(
-            "{}",
-            mmi::diagnostic::render_all(&diags, name, source, use_color())
-        );
-        ExitCode::from(1)
-    })
+/// Checks, loads and compiles a model with the default passes, printing every diagnostic; `Err` holds
+/// the exit code.
+fn load_and_compile(
+    model_path: &Path,
+    data: Option<&Path>,
+) -> Result<(String, mmi::eval::CompiledModel), ExitCode> {
+    let (source, model, set) = load(model_path, data)?;
+    let name = model_path.display().to_string();
+    let compiled =
+        mmi::compile(&model, &set, &mmi::passes::Settings::default()).map_err(|diags| {
+            eprint!(
+                "{}",
+                mmi::diagnostic::render_all(&diags, &name, &source, use_color())
+            );
+            ExitCode::from(1)
+        })?;
+    Ok((name, compiled))
 }
 
 fn sample(args: SampleArgs) -> ExitCode {
@@ -357,13 +342,8 @@ fn sample(args: SampleArgs) -> ExitCode {
         eprintln!("error: --chains must be at least 1 and --max-depth between 1 and 30");
         return ExitCode::from(2);
     }
-    let (source, model, set) = match load(&args.model, args.data.as_deref()) {
+    let (name, compiled) = match load_and_compile(&args.model, args.data.as_deref()) {
         Ok(x) => x,
-        Err(code) => return code,
-    };
-    let name = args.model.display().to_string();
-    let compiled = match compile(&name, &source, &model, &set) {
-        Ok(c) => c,
         Err(code) => return code,
     };
     let seed = args.seed.unwrap_or_else(|| {

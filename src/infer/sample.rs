@@ -5,6 +5,7 @@
 use super::adapt::{StepSizeAdapter, Windows};
 use super::metric::{Estimator, Metric};
 use super::nuts::{Nuts, Transition};
+use super::LogDensity;
 use crate::eval::CompiledModel;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -84,19 +85,9 @@ pub fn laplace_metric(model: &CompiledModel, seed: u64) -> Result<Metric, String
     }
     let mut ev = model.evaluator();
     let mut rng = chain_rng(seed, u64::MAX as usize);
-    let mut x0 = vec![0.0; d];
-    let mut grad = vec![0.0; d];
-    let mut found = false;
-    for _ in 0..100 {
-        x0.iter_mut().for_each(|v| *v = rng.random_range(-2.0..2.0));
-        if ev.log_density_and_gradient(&x0, &mut grad).is_ok() {
-            found = true;
-            break;
-        }
-    }
-    if !found {
+    let Some(x0) = initial_point(&mut ev, &mut rng, 2.0) else {
         return Err("no initial point with a finite log density for the optimiser".into());
-    }
+    };
     let mode = match super::lbfgs::maximise(&mut ev, &x0, &super::lbfgs::LbfgsSettings::default()) {
         Ok(r) => r.x,
         Err(e) => {
@@ -108,6 +99,26 @@ pub fn laplace_metric(model: &CompiledModel, seed: u64) -> Result<Metric, String
     let lap = super::laplace::laplace(&mut ev, &mode)?;
     let cov = nalgebra::DMatrix::from_row_slice(d, d, &lap.covariance);
     Metric::dense(cov).ok_or_else(|| "the Laplace covariance is not positive definite".to_string())
+}
+
+/// A random point, uniform on (-radius, radius) in every unconstrained coordinate, where the log
+/// density and its gradient are finite; `None` after 100 tries.
+pub fn initial_point(
+    model: &mut dyn LogDensity,
+    rng: &mut ChaCha8Rng,
+    radius: f64,
+) -> Option<Vec<f64>> {
+    let d = model.dim();
+    let mut x = vec![0.0; d];
+    let mut grad = vec![0.0; d];
+    for _ in 0..100 {
+        x.iter_mut()
+            .for_each(|v| *v = rng.random_range(-radius..radius));
+        if model.log_density_gradient(&x, &mut grad).is_ok() {
+            return Some(x);
+        }
+    }
+    None
 }
 
 /// The sampler's own columns, as CmdStan names them.
@@ -214,20 +225,11 @@ fn run_chain(
         .cloned()
         .unwrap_or_else(|| Metric::unit_diag(d));
     let mut nuts = Nuts::new(d, metric, 1.0, s.max_depth);
-    let mut x0 = vec![0.0; d];
-    let mut found = false;
-    for _ in 0..100 {
-        for v in x0.iter_mut() {
-            *v = rng.random_range(-s.init_radius..s.init_radius);
-        }
-        if nuts.set_position(&mut ev, &x0).is_ok() {
-            found = true;
-            break;
-        }
-    }
-    if !found {
+    let Some(x0) = initial_point(&mut ev, &mut rng, s.init_radius) else {
         return Err(SampleError::NoInitialPoint { chain });
-    }
+    };
+    nuts.set_position(&mut ev, &x0)
+        .map_err(|_| SampleError::NoInitialPoint { chain })?;
     let mut stepper = StepSizeAdapter::new(s.adapt_delta);
     // A fixed metric needs no windows: only the step size adapts, over the whole warm-up.
     let mut windows = Windows::new(if fixed_metric.is_some() { 0 } else { s.warmup });
