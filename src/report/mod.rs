@@ -2,4 +2,5 @@
 //! (CmdStan-compatible CSV per chain, a JSON summary).
 
 pub mod csv;
+pub mod modalities;
 pub mod summary;

@@ -1,0 +1,112 @@
+//! The per-modality report against closed forms: in a linear-Gaussian model with two modalities the
+//! prior, single-modality, joint and leave-one-out posteriors are exact Gaussians, and the report's
+//! Laplace fits must match them; a biased, over-confident expert is flagged.
+
+mod common;
+
+use mmi::report::modalities::{modality_report, FitResult};
+use nalgebra::{DMatrix, DVector};
+
+/// x (4 cells) with a normal(0, 2) prior; `points` sees cells 1 and 3 with noise 0.5; `sums` sees two
+/// weighted sums of all cells with noise 0.3.
+const MODEL: &str = r#"
+data { n: int > 0, k: int > 0, idx: int[k], y_p: vector[k], A: matrix[2, n], y_s: vector[2] }
+latent { x: vector[n] ~ normal(0, 2) }
+modality points { y_p ~ normal(x[idx], 0.5) }
+modality sums { y_s ~ normal(A * x, 0.3) }
+"#;
+const DATA: &str = r#"{"n": 4, "k": 2, "idx": [1, 3], "y_p": [1.0, -0.5],
+  "A": [[1, 1, 1, 1], [1, -1, 0.5, 0]], "y_s": [2.0, 0.7]}"#;
+
+/// The exact posterior sds and means with the given modalities switched on.
+fn exact(points: bool, sums: bool) -> (Vec<f64>, Vec<f64>) {
+    let mut prec = DMatrix::<f64>::identity(4, 4) / 4.0;
+    let mut b = DVector::<f64>::zeros(4);
+    if points {
+        for (cell, y) in [(0, 1.0), (2, -0.5)] {
+            prec[(cell, cell)] += 1.0 / 0.25;
+            b[cell] += y / 0.25;
+        }
+    }
+    if sums {
+        let a = DMatrix::from_row_slice(2, 4, &[1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 0.5, 0.0]);
+        let y = DVector::from_vec(vec![2.0, 0.7]);
+        prec += a.transpose() * &a / 0.09;
+        b += a.transpose() * y / 0.09;
+    }
+    let cov = prec.try_inverse().unwrap();
+    let mean = &cov * b;
+    (
+        (0..4).map(|i| cov[(i, i)].sqrt()).collect(),
+        mean.iter().copied().collect(),
+    )
+}
+
+fn assert_fit(f: &FitResult, (sd, mean): (Vec<f64>, Vec<f64>), what: &str) {
+    let FitResult::Fit(f) = f else {
+        panic!("{what}: no fit: {f:?}")
+    };
+    for i in 0..4 {
+        assert!(
+            (f.sd[i] / sd[i] - 1.0).abs() < 0.01,
+            "{what} sd[{i}]: {} vs {}",
+            f.sd[i],
+            sd[i]
+        );
+        assert!(
+            (f.mean[i] - mean[i]).abs() < 0.01 * sd[i],
+            "{what} mean[{i}]: {} vs {}",
+            f.mean[i],
+            mean[i]
+        );
+    }
+}
+
+#[test]
+fn linear_gaussian_contributions_match_closed_forms() {
+    let model = common::compile(MODEL, DATA, &mmi::passes::Settings::default());
+    let r = modality_report(&model, 1);
+    assert_eq!(r.modalities, vec!["points", "sums"]);
+    assert_fit(&r.prior, exact(false, false), "prior");
+    assert_fit(&r.single[0], exact(true, false), "points alone");
+    assert_fit(&r.single[1], exact(false, true), "sums alone");
+    assert_fit(&r.joint, exact(true, true), "joint");
+    assert_fit(&r.leave_out[0], exact(false, true), "without points");
+    assert_fit(&r.leave_out[1], exact(true, false), "without sums");
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let table = r.table();
+    assert!(
+        table.contains("points only") && table.contains("variance reduction"),
+        "{table}"
+    );
+    // Cell 2 is seen only through the sums: `points` alone leaves its prior sd of 2.
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("x[2]") && l.contains("2.0000")),
+        "{table}"
+    );
+}
+
+/// Three instruments measure one temperature; one reads 3 degrees high and claims a noise 10x too small.
+const EXPERTS: &str = r#"
+data { n: int > 0, a: vector[n], b: vector[n], c: vector[n] }
+latent { t: real ~ normal(20, 10) }
+modality thermo_a { a ~ normal(t, 0.5) }
+modality thermo_b { b ~ normal(t, 0.5) }
+modality biased { c ~ normal(t, 0.05) }
+"#;
+
+#[test]
+fn a_biased_overconfident_expert_is_flagged() {
+    let data = r#"{"n": 5, "a": [20.1, 19.6, 20.4, 19.9, 20.2], "b": [19.8, 20.3, 20.0, 20.5, 19.7],
+      "c": [23.02, 22.98, 23.01, 22.99, 23.0]}"#;
+    let model = common::compile(EXPERTS, data, &mmi::passes::Settings::default());
+    let r = modality_report(&model, 1);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with("`biased` pulls t"),
+        "{}",
+        r.warnings[0]
+    );
+}
