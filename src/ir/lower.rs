@@ -287,23 +287,6 @@ impl<'m> Lowerer<'m> {
 
     fn modalities(&mut self) -> R<()> {
         let combine = &self.model.combine;
-        if combine.rule == CombineRule::Minmax {
-            let span = self
-                .model
-                .program
-                .items
-                .iter()
-                .find_map(|i| match i {
-                    Item::Combine(c) => Some(c.rule.span),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            return Err(
-                Diagnostic::error(span, "`combine minmax` cannot be compiled yet")
-                    .with_label("not yet available in this version of mmi")
-                    .with_help("use `combine product` or `combine tempered { ... }` for now"),
-            );
-        }
         let items = &self.model.program.items;
         for item in items {
             let Item::Modality(m) = item else { continue };
@@ -312,13 +295,19 @@ impl<'m> Lowerer<'m> {
             if let Some(w) = &m.weight {
                 weight = self.scalar_data(w)?;
             }
+            let mut budget = 0.0;
             if let Some((_, id)) = combine.entries.iter().find(|(n, _)| *n == m.name.name) {
                 let e = self
                     .model
                     .find_expr(*id)
                     .expect("combine values are in the program");
-                weight = self.scalar_data(e)?;
+                match combine.rule {
+                    CombineRule::Minmax => budget = self.scalar_data(e)?,
+                    _ => weight = self.scalar_data(e)?,
+                }
             }
+            // Standardised squared residuals of every statement, for the min-max worst case.
+            let mut squares: Vec<NodeId> = vec![];
             self.g.modalities.push(super::graph::Modality {
                 name: m.name.name.clone(),
                 weight,
@@ -335,11 +324,25 @@ impl<'m> Lowerer<'m> {
                     }
                     ModalityStmt::Tilde(t) => {
                         let lhs = self.expr(&t.lhs)?;
-                        self.tilde(lhs, &t.dist, TermKind::Likelihood(k))?;
+                        let (family, args) = self.tilde(lhs, &t.dist, TermKind::Likelihood(k))?;
+                        if budget > 0.0 {
+                            if family != Family::Normal {
+                                return Err(Diagnostic::error(t.dist.name.span, format!(
+                                    "`combine minmax` on a `{}` likelihood cannot be compiled yet",
+                                    family.name()
+                                ))
+                                .with_label("only normal likelihoods have the exact worst case in this version")
+                                .with_help("use a normal likelihood in this modality, or `combine tempered`"));
+                            }
+                            squares.push(self.squared_residuals(&args, t.span));
+                        }
                     }
                 }
             }
             self.scopes.pop();
+            if budget > 0.0 && !squares.is_empty() {
+                self.worst_case_term(squares, budget, k, m.name.span);
+            }
         }
         Ok(())
     }
@@ -351,8 +354,55 @@ impl<'m> Lowerer<'m> {
         Ok(values[0])
     }
 
-    /// A `~` statement → a log-density term.
-    fn tilde(&mut self, lhs: Val, dist: &DistCall, kind: TermKind) -> R<()> {
+    /// The sum of squared standardised residuals ((y - mu) / sigma)^2 of a normal statement's arguments.
+    fn squared_residuals(&mut self, args: &[NodeId], span: Span) -> NodeId {
+        use crate::eval::ops::{Binary, Reduce};
+        let shape = self.g.node(args[0]).shape.clone();
+        let n: usize = shape.iter().product();
+        let r = self.g.push(
+            Op::Binary(Binary::Sub, args[0], args[1]),
+            shape.clone(),
+            span,
+        );
+        let z = self
+            .g
+            .push(Op::Binary(Binary::Div, r, args[2]), shape.clone(), span);
+        let sq = self.g.push(Op::Binary(Binary::Mul, z, z), shape, span);
+        self.g
+            .push(Op::Reduce(Reduce::Sum, sq, [1, n, 1]), vec![], span)
+    }
+
+    /// The min-max correction of a Gaussian modality: the worst perturbation of its data inside an L2
+    /// ball of radius `eps` (in noise units) lowers its log likelihood from -||z||^2/2 to
+    /// -(||z|| + eps)^2/2, i.e. by eps ||z|| + eps^2/2, where z are all its standardised residuals.
+    fn worst_case_term(&mut self, squares: Vec<NodeId>, eps: f64, k: usize, span: Span) {
+        use crate::eval::ops::{Binary, Unary};
+        let total = self.g.push(Op::AddScalars(squares), vec![], span);
+        let norm = self.g.push(Op::Unary(Unary::Sqrt, total), vec![], span);
+        let shifted = self.g.add_const(vec![eps], vec![], span);
+        let shifted = self
+            .g
+            .push(Op::Binary(Binary::Add, norm, shifted), vec![], span);
+        let sq = self
+            .g
+            .push(Op::Binary(Binary::Mul, shifted, shifted), vec![], span);
+        let half = self.g.add_const(vec![-0.5], vec![], span);
+        let worst = self.g.push(Op::Binary(Binary::Mul, half, sq), vec![], span);
+        let half_norm = self
+            .g
+            .push(Op::Binary(Binary::Mul, half, total), vec![], span);
+        // The normal terms already hold -||z||^2/2; add the difference to the worst case.
+        let node = self
+            .g
+            .push(Op::Binary(Binary::Sub, worst, half_norm), vec![], span);
+        self.g.terms.push(Term {
+            node,
+            kind: TermKind::Likelihood(k),
+        });
+    }
+
+    /// A `~` statement → a log-density term; returns the family and argument nodes.
+    fn tilde(&mut self, lhs: Val, dist: &DistCall, kind: TermKind) -> R<(Family, Vec<NodeId>)> {
         let spec = crate::library::distributions::lookup(&dist.name.name).expect("checked");
         let lhs_shape = self.g.node(lhs.node).shape.clone();
         // Arguments in registry order; the checker guarantees every required one is present.
@@ -374,7 +424,8 @@ impl<'m> Lowerer<'m> {
         }
         let family = match spec.name {
             "rw1" | "rw2" => {
-                return self.random_walk(lhs, spec.name, args[0].expect("checked"), dist.span, kind)
+                self.random_walk(lhs, spec.name, args[0].expect("checked"), dist.span, kind)?;
+                return Ok((Family::Normal, vec![]));
             }
             name => Family::from_name(name).ok_or_else(|| {
                 Diagnostic::error(
@@ -391,7 +442,7 @@ impl<'m> Lowerer<'m> {
             1
         };
         let mut nodes = vec![lhs.node];
-        for (p, a) in spec.params.iter().zip(&args) {
+        for a in &args {
             let e = a.expect("field priors with optional parameters are handled above");
             let v = self.expr(e)?;
             let node = if multivariate {
@@ -399,13 +450,12 @@ impl<'m> Lowerer<'m> {
             } else {
                 self.broadcast_to(v.node, &lhs_shape, e.span)?
             };
-            let _ = p;
             nodes.push(node);
         }
         let node = self.g.push(
             Op::Lpdf {
                 family,
-                args: nodes,
+                args: nodes.clone(),
                 dims,
                 normalised: true,
             },
@@ -413,7 +463,7 @@ impl<'m> Lowerer<'m> {
             dist.span,
         );
         self.g.terms.push(Term { node, kind });
-        Ok(())
+        Ok((family, nodes))
     }
 
     /// `x ~ rw1(sd)`: first differences of a vector are independent normal(0, sd); `rw2` second
