@@ -131,7 +131,7 @@ impl<'p> Checker<'p> {
     }
 
     /// The latents an expression mentions, directly or through the laws it uses.
-    fn latents_in(&self, e: &Expr, seen_laws: &mut Vec<usize>, out: &mut Vec<usize>) {
+    pub(super) fn latents_in(&self, e: &Expr, seen_laws: &mut Vec<usize>, out: &mut Vec<usize>) {
         for (name, _) in e.names() {
             match self.globals.get(name) {
                 Some(Global::Latent(i)) => out.push(*i),

@@ -17,6 +17,19 @@ impl<'p> Checker<'p> {
                 with_prior.insert(n);
             }
         }
+        // Latents some modality sees, directly or through laws.
+        let mut informed: Vec<usize> = vec![];
+        for m in &self.modalities {
+            for s in &m.stmts {
+                let exprs: Vec<&Expr> = match s {
+                    ModalityStmt::Let(l) => vec![&l.value],
+                    ModalityStmt::Tilde(t) => t.dist.args.iter().map(|a| &a.value).collect(),
+                };
+                for e in exprs {
+                    self.latents_in(e, &mut vec![], &mut informed);
+                }
+            }
+        }
         let mut warnings = vec![];
         for (i, d) in self.latents.iter().enumerate() {
             let Some(info) = &self.latent_decls[i] else {
@@ -25,7 +38,19 @@ impl<'p> Checker<'p> {
             let name = d.name.name.as_str();
             let proper_flat = info.structure == Structure::Simplex
                 || (info.lower.is_some() && info.upper.is_some());
-            if d.prior.is_none() && !with_prior.contains(name) && !proper_flat {
+            let flat = d.prior.is_none() && !with_prior.contains(name) && !proper_flat;
+            if flat && !informed.contains(&i) && !self.modalities.is_empty() {
+                warnings.push(
+                    Diagnostic::warning(
+                        d.name.span,
+                        format!("no modality informs latent `{name}`, and its prior is flat"),
+                    )
+                    .with_label("its posterior is improper")
+                    .with_help(format!(
+                        "give `{name}` a proper prior, or connect it to a modality"
+                    )),
+                );
+            } else if flat {
                 warnings.push(
                     Diagnostic::warning(d.name.span, format!("latent `{name}` has no prior"))
                         .with_label("a flat, improper prior is used")
