@@ -48,6 +48,9 @@ enum Command {
     Sample(SampleArgs),
     /// Find the posterior mode with L-BFGS (optionally with a Laplace approximation around it).
     Map(MapArgs),
+    /// Simulate data from a model: latents from --params or drawn from the prior, then every
+    /// modality's data drawn from its likelihood; writes a Stan JSON data file.
+    Simulate(SimulateArgs),
 }
 
 /// Options of `mmi sample`.
@@ -90,6 +93,30 @@ struct SampleArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Options of `mmi simulate`.
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// The model file (.mmi).
+    model: PathBuf,
+    /// The input data file (Stan JSON; by default MODEL.data.json beside the model, if it exists):
+    /// sizes and the non-simulated data are passed through; simulated variables may be left out.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A truth file (the JSON form --truth-output writes) giving every latent by name; without it
+    /// the latents are drawn from the prior.
+    #[arg(long, value_name = "TRUTH.json")]
+    params: Option<PathBuf>,
+    /// Random seed (by default one is drawn and printed); the same seed gives the same files.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the simulated data file here (by default to standard output).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Also write the latents and laws that generated the data here.
+    #[arg(long, value_name = "FILE")]
+    truth_output: Option<PathBuf>,
 }
 
 /// Options of `mmi map`.
@@ -169,7 +196,83 @@ fn run(cli: Cli) -> ExitCode {
         } => graph(&model, data.as_deref(), stage, keep_constants),
         Command::Sample(args) => sample(args),
         Command::Map(args) => map(args),
+        Command::Simulate(args) => simulate(args),
     }
+}
+
+/// `mmi simulate`: checks the model, reads the input data and truth files, simulates
+/// (`mmi::infer::simulate`) and writes the data (and truth) files.
+fn simulate(args: SimulateArgs) -> ExitCode {
+    use mmi::infer::simulate::SimError;
+    let source = match read_text(&args.model) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let name = args.model.display().to_string();
+    let render = |diags: &[mmi::Diagnostic]| {
+        eprint!(
+            "{}",
+            mmi::diagnostic::render_all(diags, &name, &source, use_color())
+        )
+    };
+    let out = mmi::check_source(&source);
+    let Some(model) = out.model else {
+        render(&out.diagnostics);
+        return ExitCode::from(1);
+    };
+    let path = data_path(&args.model, args.data.as_deref());
+    let json = if args.data.is_none() && !path.exists() {
+        "{}".to_string()
+    } else {
+        match read_text(&path) {
+            Ok(t) => t,
+            Err(code) => return code,
+        }
+    };
+    let params = match args.params.as_deref().map(read_text).transpose() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = (t % 1_000_000_000) as u64;
+        eprintln!("simulating {name} with seed {seed}");
+        seed
+    });
+    let file = path.display().to_string();
+    let sim = match mmi::infer::simulate::simulate(&model, &json, &file, params.as_deref(), seed) {
+        Ok(s) => s,
+        Err(SimError::Diagnostics(d)) => {
+            render(&d);
+            return ExitCode::from(1);
+        }
+        Err(SimError::Message(m)) => {
+            eprintln!("error: {m}");
+            return ExitCode::from(1);
+        }
+    };
+    render(&sim.warnings);
+    for n in &sim.notes {
+        eprintln!("note: {n}");
+    }
+    let mut files = vec![];
+    if let Some(t) = &args.truth_output {
+        files.push((t, sim.truth_json()));
+    }
+    match &args.output {
+        Some(o) => files.push((o, sim.data_json())),
+        None => print!("{}", sim.data_json()),
+    }
+    for (p, text) in files {
+        if let Err(e) = mmi::report::csv::write_atomic(p, &text) {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn map(args: MapArgs) -> ExitCode {

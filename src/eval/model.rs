@@ -382,6 +382,21 @@ impl<'m> Evaluator<'m> {
         Ok(outputs)
     }
 
+    /// The values of `nodes` (each row-major) at unconstrained `x`, for forward simulation, which needs
+    /// the arguments of `~` statements at a point. Runs the forward pass of every output (latents, laws
+    /// and terms), so any node one of them needs has its value at `x`; no finiteness check is made.
+    pub fn node_values(&mut self, x: &[f64], nodes: &[NodeId]) -> Result<Vec<Vec<f64>>, EvalError> {
+        self.check_dim(x)?;
+        let m = self.model;
+        for &id in &m.full_schedule {
+            m.run_forward(id, &mut self.values, x, &mut self.scratch, false);
+        }
+        Ok(nodes
+            .iter()
+            .map(|&n| self.values[m.range(n)].to_vec())
+            .collect())
+    }
+
     /// The unconstrained point of given latent values (every latent by name, row-major).
     pub fn unconstrain(&mut self, latents: &[(String, Vec<f64>)]) -> Result<Vec<f64>, String> {
         let m = self.model;

@@ -8,6 +8,7 @@ pub mod lbfgs;
 pub mod metric;
 pub mod nuts;
 pub mod sample;
+pub mod simulate;
 
 pub use crate::eval::{EvalError, Evaluator};
 
