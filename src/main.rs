@@ -51,6 +51,9 @@ enum Command {
     /// Simulate data from a model: latents from --params or drawn from the prior, then every
     /// modality's data drawn from its likelihood; writes a Stan JSON data file.
     Simulate(SimulateArgs),
+    /// What each modality contributes and whether the modalities agree (Laplace fits: the prior,
+    /// each modality alone, all together, all but one).
+    Report(ReportArgs),
 }
 
 /// Options of `mmi sample`.
@@ -117,6 +120,22 @@ struct SimulateArgs {
     /// Also write the latents and laws that generated the data here.
     #[arg(long, value_name = "FILE")]
     truth_output: Option<PathBuf>,
+}
+
+/// Options of `mmi report`.
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The model file (.mmi).
+    model: PathBuf,
+    /// The data file (Stan JSON); by default MODEL.data.json beside the model.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Random seed of the optimiser's starting points and of the Laplace draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// Options of `mmi map`.
@@ -197,6 +216,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Sample(args) => sample(args),
         Command::Map(args) => map(args),
         Command::Simulate(args) => simulate(args),
+        Command::Report(args) => report(args),
     }
 }
 
@@ -741,4 +761,26 @@ fn check(path: &Path, print: bool, deny_warnings: bool) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn report(args: ReportArgs) -> ExitCode {
+    let (name, compiled) = match load_and_compile(&args.model, args.data.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if compiled.graph.modalities.is_empty() {
+        eprintln!("error: {name} declares no modality: there is nothing to compare");
+        return ExitCode::from(1);
+    }
+    let report = mmi::report::modalities::modality_report(&compiled, args.seed);
+    println!("per-modality report of {name}\n");
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report.json()).unwrap_or_default();
+        if let Err(e) = mmi::report::csv::write_atomic(path, &text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -245,3 +245,33 @@ fn map_prints_the_mode() {
         "{stdout}"
     );
 }
+
+#[test]
+fn report_shows_what_each_modality_contributes() {
+    let src =
+        "data { n: int > 0, a: vector[n], b: vector[n] }\nlatent { t: real ~ normal(0, 10) }\n\
+               modality first { a ~ normal(t, 1) }\nmodality second { b ~ normal(t, 2) }\n";
+    let path = temp_model(
+        "report",
+        src,
+        Some(r#"{"n": 3, "a": [1.0, 1.5, 0.5], "b": [2.0, 0.0, 1.0]}"#),
+    );
+    let json = path.parent().unwrap().join("report.json");
+    let (code, stdout, stderr) = mmi(&[
+        "report",
+        path.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("first only") && stdout.contains("second only") && stdout.contains("joint"),
+        "{stdout}"
+    );
+    // Exact: prior sd 10; first alone 1/sqrt(3 + 0.01); joint 1/sqrt(3 + 3/4 + 0.01).
+    let joint = 1.0 / (3.0f64 + 0.75 + 0.01).sqrt();
+    assert!(stdout.contains(&format!("{joint:.4}")), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(v["modalities"][1], "second");
+}

@@ -259,6 +259,10 @@ impl ModalityReport {
                         .zip(&self.single)
                         .map(|(m, f)| (format!("{m} alone"), f)),
                 )
+                .chain(std::iter::once((
+                    "all modalities together".to_string(),
+                    &self.joint,
+                )))
                 .filter_map(|(what, f)| match f {
                     FitResult::Undetermined(why) => Some(format!("{what}: {why}")),
                     _ => None,
@@ -266,6 +270,15 @@ impl ModalityReport {
                 .collect();
         for u in undetermined {
             writeln!(out, "\nnot determined by {u}").unwrap();
+        }
+        if matches!(self.joint, FitResult::Undetermined(_)) {
+            writeln!(
+                out,
+                "\nThe joint posterior has no proper mode in the unconstrained space (typical of \
+                 hierarchical scales, where the density grows without bound as a scale goes to zero), so \
+                 Laplace fits cannot describe it; sample it with `mmi sample` instead."
+            )
+            .unwrap();
         }
         for warning in &self.warnings {
             writeln!(out, "\nWarning: {warning}").unwrap();
