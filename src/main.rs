@@ -254,11 +254,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         Err(code) => return code,
     };
     let seed = args.seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let seed = (t % 1_000_000_000) as u64;
+        let seed = clock_seed();
         eprintln!("simulating {name} with seed {seed}");
         seed
     });
@@ -469,13 +465,7 @@ fn sample(args: SampleArgs) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let seed = args.seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        (t % 1_000_000_000) as u64
-    });
+    let seed = args.seed.unwrap_or_else(clock_seed);
     let settings = mmi::infer::sample::SampleSettings {
         chains: args.chains,
         warmup: args.warmup,
@@ -783,4 +773,13 @@ fn report(args: ReportArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A seed from the clock, for runs given none (printed, so the run can be repeated).
+fn clock_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    (t % 1_000_000_000) as u64
 }

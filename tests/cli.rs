@@ -1,20 +1,10 @@
 //! The `mmi` binary as a user meets it: exit codes 0 (ok), 1 (model errors), 2 (usage or I/O errors).
 
-use std::process::Command;
+mod common;
 
-fn mmi(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mmi"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the mmi binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::mmi;
+
+use std::process::Command;
 
 #[test]
 fn check_passes_on_the_readme_model() {

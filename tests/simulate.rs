@@ -2,24 +2,13 @@
 //! indexed left sides, discrete families, truth files that round-trip, clear errors, and recovery of
 //! the truth by `mmi sample`.
 
+mod common;
+
+use common::mmi;
+
 use mmi::infer::simulate::{simulate, SimError, Simulation};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
-
-fn mmi(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mmi"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the mmi binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A fresh directory for one test.
 fn dir(name: &str) -> PathBuf {

@@ -156,3 +156,19 @@ pub fn placeholder_data(model: &mmi::CheckedModel) -> String {
     }
     format!("{{{}}}", fields.join(", "))
 }
+
+/// Runs the `mmi` binary in the repository root (no colour); returns exit code, stdout, stderr.
+#[allow(dead_code)]
+pub fn mmi(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mmi"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the mmi binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
