@@ -4,8 +4,6 @@ mod common;
 
 use common::mmi;
 
-use std::process::Command;
-
 #[test]
 fn check_passes_on_the_readme_model() {
     let (code, stdout, stderr) = mmi(&["check", "models/gravity_ert.mmi"]);
