@@ -110,3 +110,82 @@ fn a_biased_overconfident_expert_is_flagged() {
         r.warnings[0]
     );
 }
+
+/// The plain product follows the over-confident expert; tempering it, or giving it a robust
+/// likelihood, brings the estimate back to what the honest instruments say (about 20).
+#[test]
+fn tempering_or_a_robust_likelihood_recovers_from_the_biased_expert() {
+    let data = r#"{"n": 5, "a": [20.1, 19.6, 20.4, 19.9, 20.2], "b": [19.8, 20.3, 20.0, 20.5, 19.7],
+      "c": [23.02, 22.98, 23.01, 22.99, 23.0]}"#;
+    let estimate = |src: &str| -> f64 {
+        let model = common::compile(src, data, &mmi::passes::Settings::default());
+        let weights: Vec<f64> = model.graph.modalities.iter().map(|m| m.weight).collect();
+        match mmi::report::modalities::fit(&model, &weights, 1) {
+            FitResult::Fit(f) => f.mean[0],
+            other => panic!("{other:?}"),
+        }
+    };
+    let truth = 20.0;
+    let plain = estimate(EXPERTS);
+    assert!(
+        (plain - truth).abs() > 2.5,
+        "the plain product is dragged to the bias: {plain}"
+    );
+    let tempered = estimate(&format!(
+        "{EXPERTS}\ncombine tempered {{ biased: 0.001 }}\n"
+    ));
+    let robust = estimate(&EXPERTS.replace("c ~ normal(t, 0.05)", "c ~ student_t(3, t, 0.05)"));
+    for (what, t) in [("tempered", tempered), ("student_t", robust)] {
+        assert!(
+            (t - truth).abs() < (plain - truth).abs() / 3.0,
+            "{what}: {t} (plain {plain})"
+        );
+    }
+}
+
+/// NUTS on the same linear-Gaussian model agrees with the exact joint posterior: means within 4 MCSE,
+/// sds within 10%.
+#[test]
+fn nuts_matches_the_exact_joint_posterior() {
+    use mmi::infer::sample::{column_names, sample, SampleSettings};
+    let model = common::compile(MODEL, DATA, &mmi::passes::Settings::default());
+    let settings = SampleSettings {
+        seed: 11,
+        ..Default::default()
+    };
+    let chains = sample(
+        &model,
+        &settings,
+        &std::sync::atomic::AtomicBool::new(false),
+        &|_, _| {},
+    )
+    .unwrap();
+    let columns = column_names(&model);
+    let (sd, mean) = exact(true, true);
+    for i in 0..4 {
+        let j = columns
+            .iter()
+            .position(|c| *c == format!("x[{}]", i + 1))
+            .unwrap();
+        let draws: Vec<Vec<f64>> = chains
+            .iter()
+            .map(|c| c.rows.iter().map(|r| r[j]).collect())
+            .collect();
+        let s = mmi::infer::diagnostics::summarize(&draws);
+        assert!(
+            (s.mean - mean[i]).abs() < 4.0 * s.mcse_mean,
+            "x[{}] mean {} vs {} (mcse {})",
+            i + 1,
+            s.mean,
+            mean[i],
+            s.mcse_mean
+        );
+        assert!(
+            (s.sd / sd[i] - 1.0).abs() < 0.1,
+            "x[{}] sd {} vs {}",
+            i + 1,
+            s.sd,
+            sd[i]
+        );
+    }
+}

@@ -377,7 +377,19 @@ pub fn maximise(
                 memory.clear();
                 continue;
             }
-            Err(SearchFailure { best, .. }) => {
+            Err(SearchFailure { best, diverging }) => {
+                // At a point whose gradient is negligible on the scale of the objective (Stan's
+                // relative-gradient test, with tolerance 1e7 eps), rounding stops every line search:
+                // that is convergence, not failure.
+                let rel_grad = dot(&cur.g, &cur.g) / cur.f.abs().max(1.0);
+                if !diverging && rel_grad < 1e7 * f64::EPSILON {
+                    return Ok(result(
+                        &cur,
+                        iterations,
+                        obj.evaluations,
+                        Convergence::Gradient,
+                    ));
+                }
                 let best = best.filter(|b| b.f < cur.f).unwrap_or(cur);
                 let r = result(&best, iterations, obj.evaluations, Convergence::Gradient);
                 return Err(MapError::LineSearchFailed(Box::new(r)));
