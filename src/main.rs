@@ -64,6 +64,9 @@ struct SampleArgs {
     /// The data file (Stan JSON); by default MODEL.data.json beside the model.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Override the model's `combine` declaration, e.g. `--combine "tempered { ert: 0.5 }"`.
+    #[arg(long, value_name = "RULE")]
+    combine: Option<String>,
     /// Number of chains, run in parallel.
     #[arg(long, default_value_t = 4)]
     chains: usize,
@@ -130,6 +133,9 @@ struct ReportArgs {
     /// The data file (Stan JSON); by default MODEL.data.json beside the model.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Override the model's `combine` declaration, e.g. `--combine "tempered { ert: 0.5 }"`.
+    #[arg(long, value_name = "RULE")]
+    combine: Option<String>,
     /// Random seed of the optimiser's starting points and of the Laplace draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -146,6 +152,9 @@ struct MapArgs {
     /// The data file (Stan JSON); by default MODEL.data.json beside the model.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Override the model's `combine` declaration, e.g. `--combine "tempered { ert: 0.5 }"`.
+    #[arg(long, value_name = "RULE")]
+    combine: Option<String>,
     /// Also draw N times from the Laplace approximation at the mode (in the unconstrained space, so
     /// the mode then includes the transforms' Jacobians) and summarise the draws.
     #[arg(long, value_name = "N")]
@@ -293,10 +302,11 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 
 fn map(args: MapArgs) -> ExitCode {
     use mmi::infer::lbfgs::{maximise, LbfgsSettings, MapError};
-    let (name, compiled) = match load_and_compile(&args.model, args.data.as_deref()) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    let (name, compiled) =
+        match load_and_compile(&args.model, args.data.as_deref(), args.combine.as_deref()) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
     let jacobian = args.jacobian || args.laplace.is_some();
     let mut ev = compiled.evaluator();
     ev.set_jacobian(jacobian);
@@ -430,13 +440,14 @@ fn map(args: MapArgs) -> ExitCode {
     }
 }
 
-/// Checks, loads and compiles a model with the default passes, printing every diagnostic; `Err` holds
-/// the exit code.
+/// Checks, loads and compiles a model with the default passes (and `combine` replaced when given),
+/// printing every diagnostic; `Err` holds the exit code.
 fn load_and_compile(
     model_path: &Path,
     data: Option<&Path>,
+    combine: Option<&str>,
 ) -> Result<(String, mmi::eval::CompiledModel), ExitCode> {
-    let (source, model, set) = load(model_path, data)?;
+    let (source, model, set) = load(model_path, data, combine)?;
     let name = model_path.display().to_string();
     let compiled =
         mmi::compile(&model, &set, &mmi::passes::Settings::default()).map_err(|diags| {
@@ -461,10 +472,11 @@ fn sample(args: SampleArgs) -> ExitCode {
         eprintln!("error: --chains must be at least 1 and --max-depth between 1 and 30");
         return ExitCode::from(2);
     }
-    let (name, compiled) = match load_and_compile(&args.model, args.data.as_deref()) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    let (name, compiled) =
+        match load_and_compile(&args.model, args.data.as_deref(), args.combine.as_deref()) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
     let seed = args.seed.unwrap_or_else(clock_seed);
     let settings = mmi::infer::sample::SampleSettings {
         chains: args.chains,
@@ -618,8 +630,12 @@ fn data_path(model: &Path, data: Option<&Path>) -> PathBuf {
 fn load(
     model_path: &Path,
     data: Option<&Path>,
+    combine: Option<&str>,
 ) -> Result<(String, mmi::CheckedModel, mmi::data::DataSet), ExitCode> {
-    let source = read_text(model_path)?;
+    let mut source = read_text(model_path)?;
+    if let Some(rule) = combine {
+        source = override_combine(&source, rule);
+    }
     let name = model_path.display().to_string();
     let out = mmi::check_source(&source);
     let errors: Vec<_> = out
@@ -674,7 +690,7 @@ fn load(
 }
 
 fn graph(model_path: &Path, data: Option<&Path>, stage: Stage, keep_constants: bool) -> ExitCode {
-    let (source, model, set) = match load(model_path, data) {
+    let (source, model, set) = match load(model_path, data, None) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -754,10 +770,11 @@ fn check(path: &Path, print: bool, deny_warnings: bool) -> ExitCode {
 }
 
 fn report(args: ReportArgs) -> ExitCode {
-    let (name, compiled) = match load_and_compile(&args.model, args.data.as_deref()) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    let (name, compiled) =
+        match load_and_compile(&args.model, args.data.as_deref(), args.combine.as_deref()) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
     if compiled.graph.modalities.is_empty() {
         eprintln!("error: {name} declares no modality: there is nothing to compare");
         return ExitCode::from(1);
@@ -782,4 +799,24 @@ fn clock_seed() -> u64 {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     (t % 1_000_000_000) as u64
+}
+
+/// The model's source with its `combine` declaration replaced by `combine RULE` (blanked in place, so
+/// every other span stays where it was; the new declaration is appended, and errors in it are shown
+/// there).
+fn override_combine(source: &str, rule: &str) -> String {
+    let mut text = source.to_string();
+    if let Ok(program) = mmi::syntax::parse(source) {
+        for item in &program.items {
+            if let mmi::syntax::ast::Item::Combine(c) = item {
+                let r = c.span.range();
+                let blank: String = source[r.clone()]
+                    .chars()
+                    .map(|ch| if ch == '\n' { '\n' } else { ' ' })
+                    .collect();
+                text.replace_range(r, &blank);
+            }
+        }
+    }
+    format!("{text}\n# from the command line:\ncombine {rule}\n")
 }

@@ -263,3 +263,43 @@ fn report_shows_what_each_modality_contributes() {
         serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(v["modalities"][1], "second");
 }
+
+#[test]
+fn combine_can_be_overridden_on_the_command_line() {
+    let src = "data { n: int > 0, a: vector[n], c: vector[n] }\nlatent { t: real ~ normal(20, 10) }\n\
+               modality honest { a ~ normal(t, 0.5) }\nmodality biased { c ~ normal(t, 0.05) }\ncombine product\n";
+    let path = temp_model(
+        "override",
+        src,
+        Some(r#"{"n": 3, "a": [20.1, 19.8, 20.2], "c": [23.0, 23.01, 22.99]}"#),
+    );
+    let mode = |extra: &[&str]| -> f64 {
+        let mut args = vec!["map", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = mmi(&args);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+            .lines()
+            .find(|l| l.starts_with("t "))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let plain = mode(&[]);
+    let tempered = mode(&["--combine", "tempered { biased: 0.001 }"]);
+    assert!(
+        plain > 22.5 && tempered < 20.5,
+        "plain {plain}, tempered {tempered}"
+    );
+    let (code, _, stderr) = mmi(&[
+        "map",
+        path.to_str().unwrap(),
+        "--combine",
+        "tempred { biased: 1 }",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("did you mean `tempered`?"), "{stderr}");
+}
