@@ -96,6 +96,9 @@ struct SampleArgs {
     /// Shorthand for --metric dense.
     #[arg(long)]
     dense: bool,
+    /// After the summary, print the per-modality report (`mmi report`).
+    #[arg(long)]
+    report: bool,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -569,6 +572,10 @@ fn sample(args: SampleArgs) -> ExitCode {
             chains.len(),
             dir.display()
         );
+    }
+    if args.report {
+        let report = mmi::report::modalities::modality_report(&compiled, seed);
+        println!("\nper-modality report\n\n{}", report.table());
     }
     if summary.interrupted {
         ExitCode::from(130)

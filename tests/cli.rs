@@ -303,3 +303,24 @@ fn combine_can_be_overridden_on_the_command_line() {
     assert_eq!(code, 1);
     assert!(stderr.contains("did you mean `tempered`?"), "{stderr}");
 }
+
+#[test]
+fn sample_can_print_the_modality_report() {
+    let path = temp_model("schools3", SCHOOLS, Some(SCHOOLS_DATA));
+    let (code, stdout, stderr) = mmi(&[
+        "sample",
+        path.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--warmup",
+        "200",
+        "--draws",
+        "200",
+        "--report",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("per-modality report") && stdout.contains("schools only"),
+        "{stdout}"
+    );
+}
