@@ -17,6 +17,19 @@ use std::fmt::Write;
 pub struct Fit {
     pub mean: Vec<f64>,
     pub sd: Vec<f64>,
+    /// The mode in the unconstrained space.
+    pub mode: Vec<f64>,
+}
+
+/// One modality's residuals at the joint mode, over its normal likelihood statements: the sum of
+/// squared standardised residuals, their number, and the chance of a sum at least this large if the
+/// stated noise were right (a chi-square tail; the fitted latents make it slightly conservative).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResidualCheck {
+    pub modality: String,
+    pub n: usize,
+    pub chi2: f64,
+    pub p_value: f64,
 }
 
 /// A fit, or why there is none.
@@ -55,7 +68,57 @@ pub struct ModalityReport {
     pub single: Vec<FitResult>,
     /// All modalities but one.
     pub leave_out: Vec<FitResult>,
+    /// Residual checks at the joint mode (modalities with normal likelihoods).
+    pub residuals: Vec<ResidualCheck>,
     pub warnings: Vec<String>,
+}
+
+/// Standardised residuals of every normal likelihood statement, by modality, at unconstrained `x`.
+pub fn residual_checks(model: &CompiledModel, x: &[f64]) -> Vec<ResidualCheck> {
+    use crate::eval::dists::Family;
+    use crate::ir::graph::{Op, TermKind};
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let mut ev = model.evaluator();
+    let mut out = vec![];
+    for (k, m) in model.graph.modalities.iter().enumerate() {
+        let (mut chi2, mut n) = (0.0, 0usize);
+        for t in &model.graph.terms {
+            let (
+                TermKind::Likelihood(j),
+                Op::Lpdf {
+                    family: Family::Normal,
+                    args,
+                    ..
+                },
+            ) = (&t.kind, &model.graph.node(t.node).op)
+            else {
+                continue;
+            };
+            if *j != k || args.len() != 3 {
+                continue;
+            }
+            let Ok(v) = ev.node_values(x, &args[..3]) else {
+                continue;
+            };
+            let at = |a: &[f64], i: usize| if a.len() == 1 { a[0] } else { a[i] };
+            for i in 0..v[0].len() {
+                chi2 += ((v[0][i] - at(&v[1], i)) / at(&v[2], i)).powi(2);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            let p_value = ChiSquared::new(n as f64)
+                .map(|d| d.sf(chi2))
+                .unwrap_or(f64::NAN);
+            out.push(ResidualCheck {
+                modality: m.name.clone(),
+                n,
+                chi2,
+                p_value,
+            });
+        }
+    }
+    out
 }
 
 /// Draws used to carry the Laplace approximation through the constraining transforms.
@@ -117,7 +180,11 @@ pub fn fit(model: &CompiledModel, weights: &[f64], seed: u64) -> FitResult {
         }
         at += len;
     }
-    FitResult::Fit(Fit { mean, sd })
+    FitResult::Fit(Fit {
+        mean,
+        sd,
+        mode: lap.mode.clone(),
+    })
 }
 
 /// Fits the prior alone, each modality alone, all of them, and all but each one.
@@ -173,7 +240,23 @@ pub fn modality_report(model: &CompiledModel, seed: u64) -> ModalityReport {
             }
         }
     }
+    let residuals = match &joint {
+        FitResult::Fit(j) => residual_checks(model, &j.mode),
+        FitResult::Undetermined(_) => vec![],
+    };
+    for r in &residuals {
+        let ratio = (r.chi2 / r.n as f64).sqrt();
+        if r.p_value < 1e-3 && ratio > 2.0 {
+            warnings.push(format!(
+                "`{}`'s residuals at the joint mode are {ratio:.1} times its stated noise (chi-square {:.1} \
+                 on {} values, p = {:.1e}): its noise is understated, or other modalities pull the fit away \
+                 from it (see the shifts above).",
+                r.modality, r.chi2, r.n, r.p_value
+            ));
+        }
+    }
     ModalityReport {
+        residuals,
         names,
         modalities,
         prior,
@@ -271,6 +354,20 @@ impl ModalityReport {
         for u in undetermined {
             writeln!(out, "\nnot determined by {u}").unwrap();
         }
+        if !self.residuals.is_empty() {
+            writeln!(out, "\nresiduals at the joint mode (normal likelihoods)").unwrap();
+            for r in &self.residuals {
+                writeln!(
+                    out,
+                    "{:w$} {:>5} values  rms standardised residual {:>8.3}  p = {:.3}",
+                    r.modality,
+                    r.n,
+                    (r.chi2 / r.n as f64).sqrt(),
+                    r.p_value
+                )
+                .unwrap();
+            }
+        }
         if matches!(self.joint, FitResult::Undetermined(_)) {
             writeln!(
                 out,
@@ -298,6 +395,9 @@ impl ModalityReport {
             "joint": fit(&self.joint),
             "single": self.single.iter().map(fit).collect::<Vec<_>>(),
             "leave_one_out": self.leave_out.iter().map(fit).collect::<Vec<_>>(),
+            "residuals": self.residuals.iter().map(|r| json!({
+                "modality": r.modality, "n": r.n, "chi2": r.chi2, "p_value": r.p_value,
+            })).collect::<Vec<_>>(),
             "warnings": self.warnings,
         })
     }
