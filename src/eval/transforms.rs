@@ -3,6 +3,7 @@
 //!
 //! Bounds are slices of length 1 (one bound for all elements) or n. None of these functions allocates.
 
+use super::ops::{log1p_exp, logistic};
 use crate::ir::graph::Transform;
 
 fn at(v: &[f64], i: usize) -> f64 {
@@ -13,22 +14,9 @@ fn at(v: &[f64], i: usize) -> f64 {
     }
 }
 
-fn logistic(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// log(logistic(x)), stable.
+/// log(logistic(x)) = -log(1 + exp(-x)), stable for any x.
 fn log_logistic(x: f64) -> f64 {
-    if x > 0.0 {
-        -(-x).exp().ln_1p()
-    } else {
-        x - x.exp().ln_1p()
-    }
+    -log1p_exp(-x)
 }
 
 /// `y = transform(x)`; `bounds` holds the lower and/or upper bound the kind needs (lower first).
