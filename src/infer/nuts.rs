@@ -277,48 +277,17 @@ impl Nuts {
             self.rho_fwd.fill(0.0);
             self.rho_bck.fill(0.0);
             let mut log_sum_weight_subtree = f64::NEG_INFINITY;
-            let valid;
-            if rng.random::<f64>() > 0.5 {
-                self.z.copy_from(&self.fwd);
-                // The trajectory so far becomes the backward subtree: its forward edge is the old
-                // forward end (checked against the new subtree in the merged criterion).
-                self.rho_bck.copy_from_slice(&self.rho);
-                self.p_bck_fwd.copy_from_slice(&self.p_fwd_fwd);
-                self.ps_bck_fwd.copy_from_slice(&self.ps_fwd_fwd);
-                self.epsilon = self.step_size.abs();
-                let mut ends = Ends::take(self, true);
-                valid = self.build_tree(
-                    model,
-                    rng,
-                    depth,
-                    &mut ends,
-                    h0,
-                    &mut n_leapfrog,
-                    &mut log_sum_weight_subtree,
-                    &mut sum_metro_prob,
-                );
-                ends.put(self, true);
-                self.fwd.copy_from(&self.z);
-            } else {
-                self.z.copy_from(&self.bck);
-                self.rho_fwd.copy_from_slice(&self.rho);
-                self.p_fwd_bck.copy_from_slice(&self.p_bck_bck);
-                self.ps_fwd_bck.copy_from_slice(&self.ps_bck_bck);
-                self.epsilon = -self.step_size.abs();
-                let mut ends = Ends::take(self, false);
-                valid = self.build_tree(
-                    model,
-                    rng,
-                    depth,
-                    &mut ends,
-                    h0,
-                    &mut n_leapfrog,
-                    &mut log_sum_weight_subtree,
-                    &mut sum_metro_prob,
-                );
-                ends.put(self, false);
-                self.bck.copy_from(&self.z);
-            }
+            let forward = rng.random::<f64>() > 0.5;
+            let valid = self.extend(
+                model,
+                rng,
+                forward,
+                depth,
+                h0,
+                &mut n_leapfrog,
+                &mut log_sum_weight_subtree,
+                &mut sum_metro_prob,
+            );
             if !valid {
                 break;
             }
@@ -363,6 +332,54 @@ impl Nuts {
             divergent: self.divergent,
             energy,
         }
+    }
+
+    /// Grows the trajectory by a subtree of 2^depth steps at its forward or backward end. The
+    /// trajectory so far becomes the other subtree: its edge next to the new one is the old end (checked
+    /// against the new subtree in the merged criterion).
+    #[allow(clippy::too_many_arguments)]
+    fn extend(
+        &mut self,
+        model: &mut dyn LogDensity,
+        rng: &mut impl rand::Rng,
+        forward: bool,
+        depth: usize,
+        h0: f64,
+        n_leapfrog: &mut usize,
+        log_sum_weight: &mut f64,
+        sum_metro_prob: &mut f64,
+    ) -> bool {
+        if forward {
+            self.z.copy_from(&self.fwd);
+            self.rho_bck.copy_from_slice(&self.rho);
+            self.p_bck_fwd.copy_from_slice(&self.p_fwd_fwd);
+            self.ps_bck_fwd.copy_from_slice(&self.ps_fwd_fwd);
+            self.epsilon = self.step_size.abs();
+        } else {
+            self.z.copy_from(&self.bck);
+            self.rho_fwd.copy_from_slice(&self.rho);
+            self.p_fwd_bck.copy_from_slice(&self.p_bck_bck);
+            self.ps_fwd_bck.copy_from_slice(&self.ps_bck_bck);
+            self.epsilon = -self.step_size.abs();
+        }
+        let mut ends = Ends::take(self, forward);
+        let valid = self.build_tree(
+            model,
+            rng,
+            depth,
+            &mut ends,
+            h0,
+            n_leapfrog,
+            log_sum_weight,
+            sum_metro_prob,
+        );
+        ends.put(self, forward);
+        if forward {
+            self.fwd.copy_from(&self.z);
+        } else {
+            self.bck.copy_from(&self.z);
+        }
+        valid
     }
 
     /// Builds a subtree of 2^depth leapfrog steps in the direction of `self.epsilon` from `z`.
