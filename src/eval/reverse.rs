@@ -156,19 +156,7 @@ pub fn backward_node<'a>(
                 ops::gather_grad(&g.maps[m.0 as usize], g_out, &mut adj[range(*a)]);
             }
         }
-        Op::Concat(items) => {
-            let mut at = 0;
-            for it in items {
-                let r = range(*it);
-                let len = r.len();
-                if wants(*it) {
-                    for (d, s) in adj[r].iter_mut().zip(&g_out[at..at + len]) {
-                        *d += s;
-                    }
-                }
-                at += len;
-            }
-        }
+        Op::Concat(items) => scatter(g, items, g_out, 1.0, adj, range),
         Op::DiagMatrix(a) => {
             if wants(*a) {
                 let r = range(*a);
@@ -178,20 +166,10 @@ pub fn backward_node<'a>(
                 }
             }
         }
+        // The forward pass left d(lpdf)/d(arg) in scratch, argument after argument.
         Op::Lpdf { args, .. } => {
-            // The forward pass left d(lpdf)/d(arg) in scratch, argument after argument.
-            let seed = g_out[0];
-            let mut at = 0;
-            for a in args.iter().take(MAX_DIST_ARGS) {
-                let r = range(*a);
-                let len = r.len();
-                if wants(*a) {
-                    for (d, s) in adj[r].iter_mut().zip(&scratch[at..at + len]) {
-                        *d += seed * s;
-                    }
-                }
-                at += len;
-            }
+            let n = args.len().min(MAX_DIST_ARGS);
+            scatter(g, &args[..n], scratch, g_out[0], adj, range);
         }
         Op::AddScalars(items) => {
             for it in items {
@@ -200,5 +178,28 @@ pub fn backward_node<'a>(
                 }
             }
         }
+    }
+}
+
+/// Adds `scale` times consecutive pieces of `source` (one per input, as long as it) to the adjoints of
+/// the parameter-dependent inputs: the reverse of laying inputs end to end.
+fn scatter(
+    g: &Graph,
+    inputs: &[NodeId],
+    source: &[f64],
+    scale: f64,
+    adj: &mut [f64],
+    range: &dyn Fn(NodeId) -> Range<usize>,
+) {
+    let mut at = 0;
+    for it in inputs {
+        let r = range(*it);
+        let len = r.len();
+        if g.node(*it).param {
+            for (d, s) in adj[r].iter_mut().zip(&source[at..at + len]) {
+                *d += scale * s;
+            }
+        }
+        at += len;
     }
 }
