@@ -305,6 +305,10 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 
 fn map(args: MapArgs) -> ExitCode {
     use mmi::infer::lbfgs::{maximise, LbfgsSettings, MapError};
+    if args.laplace == Some(0) {
+        eprintln!("error: --laplace needs at least 1 draw");
+        return ExitCode::from(2);
+    }
     let (name, compiled) =
         match load_and_compile(&args.model, args.data.as_deref(), args.combine.as_deref()) {
             Ok(x) => x,
