@@ -29,7 +29,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Every kind of node: transforms, elementwise maps, reductions, gathers, products, lists,
-/// comprehensions, several distributions.
+/// comprehensions, several distributions, a numerical min-max worst case.
 const MODEL: &str = r#"
 data { n: int > 0, X: matrix[n, 2], y: vector[n], c: int[n], idx: int[2] }
 latent {
@@ -44,6 +44,7 @@ law K = [exp(-(y[i] - y[j])^2 / s) for i in 1:n, j in 1:n]
 modality a { y ~ student_t(4, eta + cumulative_sum(log_softmax(eta)), s) }
 modality b { c ~ poisson_log(K * y / 10 + log_sum_exp(eta)) }
 modality d { y[idx] ~ normal(max(eta) + sd(eta) + diff(o)[1], s + p) }
+combine minmax { a: 0.5 }
 "#;
 const DATA: &str = r#"{"n": 4, "X": [[1, 0.5], [0.2, -1], [0, 1], [1, 1]], "y": [0.5, 1.5, -0.2, 0.9],
   "c": [1, 0, 3, 2], "idx": [4, 1]}"#;

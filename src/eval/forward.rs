@@ -18,6 +18,7 @@ pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
     match &g.node(id).op {
         Op::Lpdf { args, .. } => args.iter().map(|a| g.node(*a).len()).sum(),
         Op::LogJacobian(_, inputs) => constrained_len(g, inputs[0], &g.node(id).op),
+        Op::WorstCase { families, args } => super::worst_case::scratch_len(g, families, args),
         _ => 0,
     }
 }
@@ -114,6 +115,9 @@ pub fn forward_node<'a>(
             );
         }
         Op::AddScalars(items) => out[0] = items.iter().map(|i| get(*i)[0]).sum(),
+        Op::WorstCase { families, args } => {
+            out[0] = super::worst_case::forward(g, families, args, get, scratch, want_grad);
+        }
     }
 }
 

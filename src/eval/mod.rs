@@ -7,5 +7,6 @@ pub mod model;
 pub mod ops;
 pub mod reverse;
 pub mod transforms;
+pub mod worst_case;
 
 pub use model::{CompiledModel, EvalError, Evaluator, Output};

@@ -171,6 +171,8 @@ pub fn backward_node<'a>(
             let n = args.len().min(MAX_DIST_ARGS);
             scatter(g, &args[..n], scratch, g_out[0], adj, range);
         }
+        // The forward pass left the envelope gradient in scratch, argument after argument.
+        Op::WorstCase { args, .. } => scatter(g, args, scratch, g_out[0], adj, range),
         Op::AddScalars(items) => {
             for it in items {
                 if wants(*it) {

@@ -101,6 +101,12 @@ pub enum Op {
     },
     /// The sum of scalar inputs.
     AddScalars(Vec<NodeId>),
+    /// `combine minmax` without a closed form: the worst-case correction of a modality's likelihood
+    /// (`eval::worst_case`). Inputs: the budget eps, then each statement's arguments, variate first.
+    WorstCase {
+        families: Vec<Family>,
+        args: Vec<NodeId>,
+    },
 }
 
 impl Op {
@@ -111,7 +117,7 @@ impl Op {
             Op::Constrain(_, v) | Op::LogJacobian(_, v) | Op::Concat(v) | Op::AddScalars(v) => {
                 v.clone()
             }
-            Op::Lpdf { args, .. } => args.clone(),
+            Op::Lpdf { args, .. } | Op::WorstCase { args, .. } => args.clone(),
             Op::Unary(_, a)
             | Op::Reduce(_, a, _)
             | Op::CumSum(a, _)
@@ -147,6 +153,10 @@ impl Op {
                 args: v(args, f),
                 dims: *dims,
                 normalised: *normalised,
+            },
+            Op::WorstCase { families, args } => Op::WorstCase {
+                families: families.clone(),
+                args: v(args, f),
             },
             Op::Unary(u, a) => Op::Unary(*u, f(*a)),
             Op::Reduce(r, a, s) => Op::Reduce(*r, f(*a), *s),

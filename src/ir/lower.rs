@@ -306,8 +306,8 @@ impl<'m> Lowerer<'m> {
                     _ => weight = self.scalar_data(e)?,
                 }
             }
-            // Standardised squared residuals of every statement, for the min-max worst case.
-            let mut squares: Vec<NodeId> = vec![];
+            // Every statement's family and arguments, for the min-max worst case.
+            let mut statements: Vec<(Family, Vec<NodeId>, Span)> = vec![];
             self.g.modalities.push(super::graph::Modality {
                 name: m.name.name.clone(),
                 weight,
@@ -326,22 +326,30 @@ impl<'m> Lowerer<'m> {
                         let lhs = self.expr(&t.lhs)?;
                         let (family, args) = self.tilde(lhs, &t.dist, TermKind::Likelihood(k))?;
                         if budget > 0.0 {
-                            if family != Family::Normal {
+                            if crate::eval::worst_case::noise_scale_arg(family).is_none() {
                                 return Err(Diagnostic::error(t.dist.name.span, format!(
-                                    "`combine minmax` on a `{}` likelihood cannot be compiled yet",
+                                    "`combine minmax` cannot perturb the data of a `{}` likelihood",
                                     family.name()
                                 ))
-                                .with_label("only normal likelihoods have the exact worst case in this version")
-                                .with_help("use a normal likelihood in this modality, or `combine tempered`"));
+                                .with_label("the budget is measured in noise units, and this family has no noise scale")
+                                .with_help("min-max works with normal, student_t, cauchy, laplace and huber likelihoods; use `combine tempered` here"));
                             }
-                            squares.push(self.squared_residuals(&args, t.span));
+                            statements.push((family, args, t.dist.span));
                         }
                     }
                 }
             }
             self.scopes.pop();
-            if budget > 0.0 && !squares.is_empty() {
-                self.worst_case_term(squares, budget, k, m.name.span);
+            if budget > 0.0 && !statements.is_empty() {
+                if statements.iter().all(|(f, ..)| *f == Family::Normal) {
+                    let squares = statements
+                        .iter()
+                        .map(|(_, args, span)| self.squared_residuals(args, *span))
+                        .collect();
+                    self.worst_case_term(squares, budget, k, m.name.span);
+                } else {
+                    self.numerical_worst_case(statements, budget, k, m.name.span)?;
+                }
             }
         }
         Ok(())
@@ -399,6 +407,42 @@ impl<'m> Lowerer<'m> {
             node,
             kind: TermKind::Likelihood(k),
         });
+    }
+
+    /// The min-max correction of a modality with non-normal likelihoods, found numerically at every
+    /// evaluation (`eval::worst_case`).
+    fn numerical_worst_case(
+        &mut self,
+        statements: Vec<(Family, Vec<NodeId>, Span)>,
+        eps: f64,
+        k: usize,
+        span: Span,
+    ) -> R<()> {
+        let eps = self.g.add_const(vec![eps], vec![], span);
+        let mut args = vec![eps];
+        let mut families = vec![];
+        for (family, a, _) in statements {
+            families.push(family);
+            args.extend(a);
+        }
+        if args.len() > crate::eval::worst_case::MAX_ARGS {
+            return Err(Diagnostic::error(
+                span,
+                "this min-max modality has too many likelihood statements",
+            )
+            .with_label(format!(
+                "{} arguments; at most {} fit one worst-case node",
+                args.len(),
+                crate::eval::worst_case::MAX_ARGS
+            ))
+            .with_help("vectorise the statements (one `~` over a vector) or split the modality"));
+        }
+        let node = self.g.push(Op::WorstCase { families, args }, vec![], span);
+        self.g.terms.push(Term {
+            node,
+            kind: TermKind::Likelihood(k),
+        });
+        Ok(())
     }
 
     /// A `~` statement → a log-density term; returns the family and argument nodes.

@@ -50,6 +50,15 @@ pub fn print(g: &Graph) -> String {
                 if *normalised { "" } else { " unnormalised" }
             ),
             Op::AddScalars(v) => format!("add({})", list(v)),
+            Op::WorstCase { families, args } => {
+                let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+                format!(
+                    "worst_case.{}(eps {} | {})",
+                    names.join("+"),
+                    id(&args[0]),
+                    list(&args[1..])
+                )
+            }
         };
         let shape: Vec<String> = node.shape.iter().map(|d| d.to_string()).collect();
         let tag = if node.param { "param" } else { "data" };
