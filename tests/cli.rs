@@ -324,3 +324,59 @@ fn sample_can_print_the_modality_report() {
         "{stdout}"
     );
 }
+
+#[test]
+fn report_reads_draws_written_by_sample() {
+    let src =
+        "data { n: int > 0, a: vector[n], b: vector[n] }\nlatent { t: real ~ normal(0, 10) }\n\
+               modality first { a ~ normal(t, 1) }\nmodality second { b ~ normal(t, 2) }\n";
+    let path = temp_model(
+        "report_draws",
+        src,
+        Some(r#"{"n": 3, "a": [1.0, 1.5, 0.5], "b": [2.0, 0.0, 1.0]}"#),
+    );
+    let out = path.parent().unwrap().join("draws");
+    let (code, _, stderr) = mmi(&[
+        "sample",
+        path.to_str().unwrap(),
+        "--seed",
+        "4",
+        "--quiet",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let json = path.parent().unwrap().join("draws_report.json");
+    let (code, stdout, stderr) = mmi(&[
+        "report",
+        path.to_str().unwrap(),
+        "--draws",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("from 4000 posterior draws") && stdout.contains("posterior predictive"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(v["source"], "draws");
+    // Exact joint sd 1/sqrt(3 + 3/4 + 0.01) = 0.516; 4000 draws estimate it to about 2%.
+    let sd = v["joint"]["sd"][0].as_f64().unwrap();
+    assert!((sd / 0.5157 - 1.0).abs() < 0.06, "{sd}");
+    // A directory without chains, and --refit without --draws, are clear errors.
+    let empty = path.parent().unwrap().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, stderr) = mmi(&[
+        "report",
+        path.to_str().unwrap(),
+        "--draws",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("holds no chain_*.csv files"), "{stderr}");
+    let (code, _, _) = mmi(&["report", path.to_str().unwrap(), "--refit"]);
+    assert_eq!(code, 2);
+}

@@ -7,6 +7,7 @@ pub mod laplace;
 pub mod lbfgs;
 pub mod metric;
 pub mod nuts;
+pub mod psis;
 pub mod sample;
 pub mod simulate;
 

@@ -847,7 +847,7 @@ fn draw_latent(
 
 /// Draws unit `u` of a vectorised statement into `out`: one element for univariate families (the
 /// parameters' element `u`, or their only element), one row of `dims` for multivariate ones.
-fn draw_unit(
+pub(crate) fn draw_unit(
     family: Family,
     p: &[&[f64]],
     u: usize,

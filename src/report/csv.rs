@@ -122,3 +122,73 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     }
     std::fs::rename(&tmp, path)
 }
+
+/// The latent columns of every `chain_*.csv` in `dir` (as `mmi sample --output` writes them, or
+/// CmdStan's `output_*.csv`), one row per draw, in the order of `names` (element names like `T[2,3]`).
+pub fn read_draws(dir: &Path, names: &[String]) -> Result<Vec<Vec<f64>>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("chain_") || n.starts_with("output"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "{} holds no chain_*.csv files (write them with `mmi sample --output {}`)",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    let wanted: Vec<String> = names.iter().map(|n| csv_name(n)).collect();
+    let mut rows = vec![];
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty());
+        let Some((_, header)) = lines.next() else {
+            return Err(format!("{}: no header line", file.display()));
+        };
+        let columns: Vec<&str> = header.split(',').map(|c| c.trim()).collect();
+        let index: Vec<usize> = wanted
+            .iter()
+            .map(|w| {
+                columns.iter().position(|c| c == w).ok_or_else(|| {
+                    format!(
+                        "{}: no column `{w}` (were these draws made from another model?)",
+                        file.display()
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for (i, line) in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            let row: Result<Vec<f64>, String> = index
+                .iter()
+                .map(|&j| {
+                    cells
+                        .get(j)
+                        .and_then(|c| c.trim().parse::<f64>().ok())
+                        .ok_or_else(|| {
+                            format!(
+                                "{}:{}: not a number in column {}",
+                                file.display(),
+                                i + 1,
+                                j + 1
+                            )
+                        })
+                })
+                .collect();
+            rows.push(row?);
+        }
+    }
+    Ok(rows)
+}

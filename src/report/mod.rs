@@ -2,5 +2,6 @@
 //! (CmdStan-compatible CSV per chain, a JSON summary).
 
 pub mod csv;
+pub mod draws;
 pub mod modalities;
 pub mod summary;

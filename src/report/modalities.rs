@@ -123,8 +123,44 @@ pub fn residual_checks(model: &CompiledModel, x: &[f64]) -> Vec<ResidualCheck> {
 
 /// Draws used to carry the Laplace approximation through the constraining transforms.
 const DRAWS: usize = 4000;
-/// A shift of a latent's mean, in joint posterior sds, beyond which a modality is said to conflict.
+/// A standardised shift (see `worst_conflict`) beyond which a modality is said to conflict.
 pub const CONFLICT_SDS: f64 = 3.0;
+
+/// The latent whose posterior mean moves most surprisingly when a modality is added to the others, if
+/// the move is both material and surprising:
+/// - material: more than `CONFLICT_SDS` joint posterior sds (a source that agrees with a far more
+///   precise consensus but nudges it by a hair is not the culprit);
+/// - surprising: adding a source that agrees with the others moves the mean by a random amount whose
+///   variance is var(without) - var(with) (exact for linear-Gaussian models), so
+///   z = shift / sqrt(var(without) - var(with)) is standard normal when the sources agree; |z| must
+///   exceed `CONFLICT_SDS`. A latent that only this modality determines (without it, the prior's wide
+///   value) has a large var(without), so no false alarm.
+pub fn worst_conflict(
+    mean: &[f64],
+    sd: &[f64],
+    mean_without: &[f64],
+    sd_without: &[f64],
+) -> Option<(usize, f64)> {
+    (0..mean.len())
+        .filter_map(|i| {
+            let var = sd_without[i].powi(2) - sd[i].powi(2);
+            let z = (mean[i] - mean_without[i]) / var.sqrt();
+            let material = ((mean[i] - mean_without[i]) / sd[i]).abs() > CONFLICT_SDS;
+            (var > 0.0 && material && z.is_finite() && z.abs() > CONFLICT_SDS).then_some((i, z))
+        })
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+}
+
+/// The plain-words warning for a conflict found by `worst_conflict`.
+pub fn conflict_warning(modality: &str, latent: &str, z: f64, with: f64, without: f64) -> String {
+    format!(
+        "`{modality}` pulls {latent} {:.1} sd away from what the other modalities imply ({with:.4} with \
+         it, {without:.4} without; sd of the shift expected if they agreed): the sources disagree. \
+         Check {modality}'s forward model and noise, or give it a robust likelihood or a tempering \
+         weight.",
+        z.abs()
+    )
+}
 
 /// The Laplace fit of the model with these modality weights (1 on, 0 off).
 pub fn fit(model: &CompiledModel, weights: &[f64], seed: u64) -> FitResult {
@@ -220,23 +256,8 @@ pub fn modality_report(model: &CompiledModel, seed: u64) -> ModalityReport {
                 break;
             }
             let FitResult::Fit(lo) = lo else { continue };
-            let mut worst: Option<(usize, f64)> = None;
-            for i in 0..names.len() {
-                let shift = (j.mean[i] - lo.mean[i]) / j.sd[i];
-                if shift.abs() > CONFLICT_SDS && worst.is_none_or(|(_, s)| shift.abs() > s.abs()) {
-                    worst = Some((i, shift));
-                }
-            }
-            if let Some((i, shift)) = worst {
-                warnings.push(format!(
-                    "`{m}` pulls {} {:.1} joint posterior sds away from what the other modalities imply \
-                     ({:.4} with it, {:.4} without): the sources disagree. Check {m}'s forward model and \
-                     noise, or give it a robust likelihood or a tempering weight.",
-                    names[i],
-                    shift.abs(),
-                    j.mean[i],
-                    lo.mean[i]
-                ));
+            if let Some((i, z)) = worst_conflict(&j.mean, &j.sd, &lo.mean, &lo.sd) {
+                warnings.push(conflict_warning(m, &names[i], z, j.mean[i], lo.mean[i]));
             }
         }
     }
