@@ -14,6 +14,7 @@
 //!   says the modality's data are further from its forward model than its noise allows.
 
 use super::modalities::{conflict_warning, worst_conflict};
+use super::rows::{rows, Row};
 use crate::eval::dists::{self, Family};
 use crate::eval::CompiledModel;
 use crate::infer::psis::psis;
@@ -80,6 +81,8 @@ pub struct PredictiveCheck {
 #[derive(Debug, Clone)]
 pub struct DrawsReport {
     pub names: Vec<String>,
+    /// The table's rows: elements of small latents, whole large ones.
+    pub rows: Vec<Row>,
     pub modalities: Vec<String>,
     pub draws: usize,
     pub joint_mean: Vec<f64>,
@@ -239,6 +242,7 @@ pub fn draws_report(
         }
     }
     Ok(DrawsReport {
+        rows: rows(model),
         names,
         modalities,
         draws: n,
@@ -335,7 +339,13 @@ fn khat_cell(r: &Reweighted) -> String {
 
 impl DrawsReport {
     pub fn table(&self) -> String {
-        let w = self.names.iter().map(|n| n.len()).max().unwrap_or(6).max(6);
+        let w = self
+            .rows
+            .iter()
+            .map(|r| r.label.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         let mut out = String::new();
         let mods = &self.modalities;
         writeln!(
@@ -353,12 +363,12 @@ impl DrawsReport {
         head.push_str(&format!(" {:>10}", "joint"));
         writeln!(out, "{head}").unwrap();
         let shown = |r: &Reweighted, v: f64| if r.reliable() { cell(v) } else { "-".into() };
-        for (i, n) in self.names.iter().enumerate() {
-            let mut line = format!("{n:w$}");
+        for r in &self.rows {
+            let mut line = format!("{:w$}", r.label);
             for s in &self.single {
-                line.push_str(&format!(" {:>12}", shown(s, s.sd[i])));
+                line.push_str(&format!(" {:>12}", shown(s, r.sd(&s.sd))));
             }
-            line.push_str(&format!(" {:>10}", cell(self.joint_sd[i])));
+            line.push_str(&format!(" {:>10}", cell(r.sd(&self.joint_sd))));
             writeln!(out, "{line}").unwrap();
         }
         let mut khat = format!("{:w$}", "k-hat");
@@ -378,16 +388,13 @@ impl DrawsReport {
                 head.push_str(&format!(" {:>20}", m));
             }
             writeln!(out, "{head}").unwrap();
-            for (i, n) in self.names.iter().enumerate() {
-                let mut line = format!("{n:w$}");
+            for r in &self.rows {
+                let mut line = format!("{:w$}", r.label);
                 for lo in &self.leave_out {
                     let (red, shift) = if lo.reliable() {
                         (
-                            format!(
-                                "{:.0}%",
-                                100.0 * (1.0 - (self.joint_sd[i] / lo.sd[i]).powi(2))
-                            ),
-                            cell((self.joint_mean[i] - lo.mean[i]) / self.joint_sd[i]),
+                            format!("{:.0}%", 100.0 * r.reduction(&self.joint_sd, &lo.sd)),
+                            cell(r.shift(&self.joint_mean, &lo.mean, &self.joint_sd)),
                         )
                     } else {
                         ("-".into(), "-".into())

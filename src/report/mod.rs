@@ -4,4 +4,5 @@
 pub mod csv;
 pub mod draws;
 pub mod modalities;
+pub mod rows;
 pub mod summary;

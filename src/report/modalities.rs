@@ -5,6 +5,7 @@
 //! A fit that has no maximum (an improper prior alone, or a modality that cannot identify a latent on
 //! its own) is reported as such, which is itself an answer: "gravity alone cannot determine this".
 
+use super::rows::{rows, Row};
 use crate::eval::CompiledModel;
 use crate::infer::laplace::laplace;
 use crate::infer::lbfgs::{maximise, LbfgsSettings};
@@ -41,16 +42,9 @@ pub enum FitResult {
 }
 
 impl FitResult {
-    fn sd(&self, i: usize) -> Option<f64> {
+    fn fit(&self) -> Option<&Fit> {
         match self {
-            FitResult::Fit(f) => Some(f.sd[i]),
-            FitResult::Undetermined(_) => None,
-        }
-    }
-
-    fn mean(&self, i: usize) -> Option<f64> {
-        match self {
-            FitResult::Fit(f) => Some(f.mean[i]),
+            FitResult::Fit(f) => Some(f),
             FitResult::Undetermined(_) => None,
         }
     }
@@ -61,6 +55,8 @@ impl FitResult {
 pub struct ModalityReport {
     /// Latent element names (`T[2,3]`).
     pub names: Vec<String>,
+    /// The table's rows: elements of small latents, whole large ones.
+    pub rows: Vec<Row>,
     pub modalities: Vec<String>,
     pub prior: FitResult,
     pub joint: FitResult,
@@ -278,6 +274,7 @@ pub fn modality_report(model: &CompiledModel, seed: u64) -> ModalityReport {
     }
     ModalityReport {
         residuals,
+        rows: rows(model),
         names,
         modalities,
         prior,
@@ -296,15 +293,16 @@ fn cell(v: Option<f64>) -> String {
 }
 
 impl ModalityReport {
-    /// 1 - var(with) / var(without): the share of uncertainty a fit removes, `None` when undetermined.
-    fn reduction(with: &FitResult, without: &FitResult, i: usize) -> Option<f64> {
-        Some(1.0 - (with.sd(i)? / without.sd(i)?).powi(2))
-    }
-
     /// The table: posterior sds (prior, each modality alone, joint), variance reduction each modality
     /// brings alone and on top of the others, and the mean shift when it is left out.
     pub fn table(&self) -> String {
-        let w = self.names.iter().map(|n| n.len()).max().unwrap_or(6).max(6);
+        let w = self
+            .rows
+            .iter()
+            .map(|r| r.label.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         let mut out = String::new();
         let mods = &self.modalities;
         writeln!(
@@ -318,12 +316,13 @@ impl ModalityReport {
         }
         head.push_str(&format!(" {:>10}", "joint"));
         writeln!(out, "{head}").unwrap();
-        for (i, n) in self.names.iter().enumerate() {
-            let mut line = format!("{n:w$} {:>10}", cell(self.prior.sd(i)));
+        let sd = |f: &FitResult, r: &Row| f.fit().map(|f| r.sd(&f.sd));
+        for r in &self.rows {
+            let mut line = format!("{:w$} {:>10}", r.label, cell(sd(&self.prior, r)));
             for s in &self.single {
-                line.push_str(&format!(" {:>12}", cell(s.sd(i))));
+                line.push_str(&format!(" {:>12}", cell(sd(s, r))));
             }
-            line.push_str(&format!(" {:>10}", cell(self.joint.sd(i))));
+            line.push_str(&format!(" {:>10}", cell(sd(&self.joint, r))));
             writeln!(out, "{line}").unwrap();
         }
         writeln!(out, "\nvariance reduction (alone / on top of the others) and mean shift when left out (joint sds)").unwrap();
@@ -332,17 +331,16 @@ impl ModalityReport {
             head.push_str(&format!(" {:>26}", m));
         }
         writeln!(out, "{head}").unwrap();
-        for (i, n) in self.names.iter().enumerate() {
-            let mut line = format!("{n:w$}");
+        let reduction = |with: &FitResult, without: &FitResult, r: &Row| {
+            Some(r.reduction(&with.fit()?.sd, &without.fit()?.sd))
+        };
+        for r in &self.rows {
+            let mut line = format!("{:w$}", r.label);
             for j in 0..mods.len() {
-                let alone = Self::reduction(&self.single[j], &self.prior, i);
-                let extra = Self::reduction(&self.joint, &self.leave_out[j], i);
-                let shift = match (
-                    self.joint.mean(i),
-                    self.leave_out[j].mean(i),
-                    self.joint.sd(i),
-                ) {
-                    (Some(a), Some(b), Some(s)) => Some((a - b) / s),
+                let alone = reduction(&self.single[j], &self.prior, r);
+                let extra = reduction(&self.joint, &self.leave_out[j], r);
+                let shift = match (self.joint.fit(), self.leave_out[j].fit()) {
+                    (Some(a), Some(b)) => Some(r.shift(&a.mean, &b.mean, &a.sd)),
                     _ => None,
                 };
                 let pct =
