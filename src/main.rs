@@ -54,6 +54,57 @@ enum Command {
     /// What each modality contributes and whether the modalities agree (Laplace fits: the prior,
     /// each modality alone, all together, all but one).
     Report(ReportArgs),
+    /// The marginal likelihood (evidence) of a model: Laplace at the mode, or bridge sampling.
+    Evidence(EvidenceArgs),
+    /// Compare models by their evidence on the same data: Bayes factors and model probabilities,
+    /// jointly and for each modality alone.
+    Compare(CompareArgs),
+}
+
+/// How the evidence is estimated.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EvidenceMethod {
+    /// Laplace at the mode: fast, exact for linear-Gaussian models, no error estimate.
+    Laplace,
+    /// Bridge sampling from NUTS draws, with its Monte Carlo error.
+    Bridge,
+}
+
+/// Options of `mmi evidence`.
+#[derive(clap::Args)]
+struct EvidenceArgs {
+    /// The model file (.mmi).
+    model: PathBuf,
+    /// The data file (Stan JSON); by default MODEL.data.json beside the model.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = EvidenceMethod::Bridge)]
+    method: EvidenceMethod,
+    /// Random seed of the sampler (bridge) or the optimiser's start (laplace).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Options of `mmi compare`.
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Two or more model files (.mmi), compared on the same data.
+    #[arg(required = true, num_args = 2..)]
+    models: Vec<PathBuf>,
+    /// The data file all models are fitted to; by default each model's MODEL.data.json, which must
+    /// then hold the same data.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = EvidenceMethod::Bridge)]
+    method: EvidenceMethod,
+    /// Prior model probabilities, one per model (normalised); equal by default.
+    #[arg(long, num_args = 1.., value_name = "P")]
+    prior: Option<Vec<f64>>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the comparison as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// Options of `mmi sample`.
@@ -237,6 +288,8 @@ fn run(cli: Cli) -> ExitCode {
         Command::Map(args) => map(args),
         Command::Simulate(args) => simulate(args),
         Command::Report(args) => report(args),
+        Command::Evidence(args) => evidence(args),
+        Command::Compare(args) => compare(args),
     }
 }
 
@@ -838,6 +891,170 @@ fn report(args: ReportArgs) -> ExitCode {
     print!("{table}");
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        if let Err(e) = mmi::report::csv::write_atomic(path, &text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Loads a model for its evidence: normalised densities, proper priors. `Err` holds the exit code.
+fn load_normalised(
+    model: &Path,
+    data: Option<&Path>,
+) -> Result<(String, mmi::eval::CompiledModel), ExitCode> {
+    let (source, checked, set) = load(model, data, None)?;
+    let name = model.display().to_string();
+    let improper = mmi::infer::evidence::improper_latents(&checked);
+    if !improper.is_empty() {
+        eprintln!(
+            "error: {name} has no marginal likelihood: the prior of {} is improper (flat or an \
+             intrinsic random walk); give every latent a proper prior",
+            improper
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(ExitCode::from(1));
+    }
+    let settings = mmi::passes::Settings {
+        keep_constants: true,
+        ..Default::default()
+    };
+    let compiled = mmi::compile(&checked, &set, &settings).map_err(|diags| {
+        eprint!(
+            "{}",
+            mmi::diagnostic::render_all(&diags, &name, &source, use_color())
+        );
+        ExitCode::from(1)
+    })?;
+    Ok((name, compiled))
+}
+
+fn estimate_evidence(
+    model: &mmi::eval::CompiledModel,
+    weights: &[f64],
+    method: EvidenceMethod,
+    seed: u64,
+) -> Result<mmi::infer::evidence::Evidence, String> {
+    use mmi::infer::evidence::{bridge_evidence, laplace_evidence};
+    match method {
+        EvidenceMethod::Laplace => laplace_evidence(model, weights, seed),
+        EvidenceMethod::Bridge => {
+            let settings = mmi::infer::sample::SampleSettings {
+                seed,
+                ..Default::default()
+            };
+            bridge_evidence(model, weights, &settings)
+        }
+    }
+}
+
+fn evidence(args: EvidenceArgs) -> ExitCode {
+    let (name, compiled) = match load_normalised(&args.model, args.data.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let weights: Vec<f64> = compiled.graph.modalities.iter().map(|m| m.weight).collect();
+    match estimate_evidence(&compiled, &weights, args.method, args.seed) {
+        Ok(e) if e.error.is_finite() => {
+            println!(
+                "log evidence of {name}: {:.4} ± {:.4} ({})",
+                e.log_z,
+                e.error,
+                e.method.name()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(e) => {
+            println!(
+                "log evidence of {name}: {:.4} ({})",
+                e.log_z,
+                e.method.name()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: no evidence for {name}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn compare(args: CompareArgs) -> ExitCode {
+    let n = args.models.len();
+    let prior = match &args.prior {
+        Some(p) if p.len() != n || p.iter().any(|x| !(x.is_finite() && *x > 0.0)) => {
+            eprintln!("error: --prior needs {n} positive numbers, one per model");
+            return ExitCode::from(2);
+        }
+        Some(p) => {
+            let total: f64 = p.iter().sum();
+            p.iter().map(|x| x / total).collect()
+        }
+        None => vec![1.0 / n as f64; n],
+    };
+    if args.data.is_none() {
+        // Evidences are comparable only on the same data.
+        let texts: Vec<Option<String>> = args
+            .models
+            .iter()
+            .map(|m| std::fs::read_to_string(data_path(m, None)).ok())
+            .collect();
+        if let Some(k) = texts.iter().position(|t| t.is_none()) {
+            eprintln!(
+                "error: cannot read {} (give the data file all models are fitted to with --data FILE)",
+                data_path(&args.models[k], None).display()
+            );
+            return ExitCode::from(2);
+        }
+        if texts.iter().any(|t| t != &texts[0]) {
+            eprintln!(
+                "error: the models' default data files differ (or are missing); evidences are \
+                 comparable only on the same data: pass it with --data FILE"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let mut results = vec![];
+    for path in &args.models {
+        let (name, compiled) = match load_normalised(path, args.data.as_deref()) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
+        let base: Vec<f64> = compiled.graph.modalities.iter().map(|m| m.weight).collect();
+        let run = |w: &[f64]| estimate_evidence(&compiled, w, args.method, args.seed);
+        let joint = match run(&base) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: no evidence for {name}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mut per_modality = vec![];
+        if base.len() > 1 {
+            for (k, m) in compiled.graph.modalities.iter().enumerate() {
+                let w: Vec<f64> = (0..base.len())
+                    .map(|j| if j == k { base[j] } else { 0.0 })
+                    .collect();
+                match run(&w) {
+                    Ok(e) => per_modality.push((m.name.clone(), e)),
+                    Err(e) => eprintln!("note: no evidence for {name} with {} alone: {e}", m.name),
+                }
+            }
+        }
+        results.push(mmi::report::compare::ModelEvidence {
+            name,
+            joint,
+            per_modality,
+        });
+    }
+    print!("{}", mmi::report::compare::table(&results, &prior));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&mmi::report::compare::json(&results, &prior))
+            .unwrap_or_default();
         if let Err(e) = mmi::report::csv::write_atomic(path, &text) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(2);

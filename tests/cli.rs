@@ -380,3 +380,84 @@ fn report_reads_draws_written_by_sample() {
     let (code, _, _) = mmi(&["report", path.to_str().unwrap(), "--refit"]);
     assert_eq!(code, 2);
 }
+
+/// `mmi compare` on two normal-normal models that differ in their prior mean: the Laplace evidences
+/// are exact here, so the model probabilities must equal the closed form, jointly and per modality.
+#[test]
+fn compare_gives_the_exact_model_probabilities_of_conjugate_models() {
+    use nalgebra::{DMatrix, DVector};
+    let a = "data { n: int > 0, y: vector[n], z: vector[n] }\nlatent { mu: real ~ normal(0, 1) }\n\
+             modality first { y ~ normal(mu, 1) }\nmodality second { z ~ normal(mu, 2) }\n";
+    let b = a.replace("normal(0, 1)", "normal(3, 1)");
+    let data = r#"{"n": 4, "y": [0.5, 1.2, 0.1, 0.9], "z": [2.0, 3.5, 1.0, 2.5]}"#;
+    let pa = temp_model("cmp_a", a, None);
+    let pb = temp_model("cmp_b", &b, None);
+    let dir = pa.parent().unwrap();
+    std::fs::write(dir.join("cmp.json"), data).unwrap();
+    let out = dir.join("compare.json");
+    let (code, stdout, stderr) = mmi(&[
+        "compare",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+        "--data",
+        dir.join("cmp.json").to_str().unwrap(),
+        "--method",
+        "laplace",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("first alone") && stdout.contains("second alone"),
+        "{stdout}"
+    );
+    // log N(obs; m0, diag(noise^2) + 1 1').
+    let log_z = |obs: &[f64], noise: &[f64], m0: f64| {
+        let k = obs.len();
+        let cov = DMatrix::from_fn(k, k, |i, j| if i == j { noise[i] * noise[i] } else { 0.0 })
+            + DMatrix::from_element(k, k, 1.0);
+        let r = DVector::from_iterator(k, obs.iter().map(|v| v - m0));
+        let chol = cov.cholesky().unwrap();
+        let log_det: f64 = 2.0 * chol.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
+        -0.5 * (k as f64 * (2.0 * std::f64::consts::PI).ln() + log_det + r.dot(&chol.solve(&r)))
+    };
+    let (y, z) = ([0.5, 1.2, 0.1, 0.9], [2.0, 3.5, 1.0, 2.5]);
+    let both: Vec<f64> = y.iter().chain(z.iter()).copied().collect();
+    let p_a = |obs: &[f64], noise: &[f64]| {
+        1.0 / (1.0 + (log_z(obs, noise, 3.0) - log_z(obs, noise, 0.0)).exp())
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    let got = v["models"][0]["probability"].as_f64().unwrap();
+    let want = p_a(&both, &[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]);
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    let lz = v["models"][0]["evidence"]["log_evidence"].as_f64().unwrap();
+    assert!((lz - log_z(&both, &[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0], 0.0)).abs() < 1e-6);
+    let per = &v["per_modality_probabilities"];
+    let first = per[0]["probabilities"][0].as_f64().unwrap();
+    let second = per[1]["probabilities"][0].as_f64().unwrap();
+    assert!((first - p_a(&y, &[1.0; 4])).abs() < 1e-6, "{first}");
+    assert!((second - p_a(&z, &[2.0; 4])).abs() < 1e-6, "{second}");
+    // The first modality favours a, the second b: the per-modality view shows the disagreement.
+    assert!(first > 0.5 && second < 0.5);
+    // Models with flat priors have no evidence.
+    let flat = temp_model("cmp_flat", &a.replace(" ~ normal(0, 1)", ""), None);
+    let (code, _, stderr) = mmi(&[
+        "compare",
+        flat.to_str().unwrap(),
+        pa.to_str().unwrap(),
+        "--data",
+        dir.join("cmp.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the prior of `mu` is improper"), "{stderr}");
+    // Different default data files are refused.
+    std::fs::write(pa.with_extension("data.json"), data).unwrap();
+    std::fs::write(pb.with_extension("data.json"), data.replace("0.5", "0.6")).unwrap();
+    let (code, _, stderr) = mmi(&["compare", pa.to_str().unwrap(), pb.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("comparable only on the same data"),
+        "{stderr}"
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod adapt;
 pub mod diagnostics;
+pub mod evidence;
 pub mod laplace;
 pub mod lbfgs;
 pub mod metric;
