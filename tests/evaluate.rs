@@ -143,3 +143,41 @@ fn bad_points_are_recoverable_errors() {
         "expected a point with 1 coordinates, got 2"
     );
 }
+
+/// A comprehension whose body mixes the index with whole arrays (a reduction at each index) cannot be
+/// vectorised; it is unrolled, and gives the same values and exact gradients.
+#[test]
+fn comprehensions_with_reductions_in_the_body_are_unrolled() {
+    let src = r#"
+data { n: int > 0, M: matrix[n, 3], t: vector[n] }
+latent { x: vector[3] ~ normal(0, 1) }
+law v = [dot(x, M[i]) + sum(exp(x * t[i])) for i in 1:n]
+modality m { t ~ normal(v, 1) }
+"#;
+    let data = r#"{"n": 4, "M": [[1, 2, 0], [0.5, -1, 1], [0, 0, 2], [1, 1, 1]], "t": [0.1, -0.3, 0.7, 0.2]}"#;
+    let model = common::compile(src, data, &mmi::passes::Settings::default());
+    let m = [
+        [1.0, 2.0, 0.0],
+        [0.5, -1.0, 1.0],
+        [0.0, 0.0, 2.0],
+        [1.0, 1.0, 1.0],
+    ];
+    let t = [0.1, -0.3, 0.7, 0.2];
+    let x = [0.3, -0.2, 0.5];
+    let mut lp = -0.5 * x.iter().map(|v| v * v).sum::<f64>();
+    for i in 0..4 {
+        let v: f64 = (0..3).map(|j| x[j] * m[i][j] + (x[j] * t[i]).exp()).sum();
+        lp -= 0.5 * (t[i] - v).powi(2);
+    }
+    let mut ev = model.evaluator();
+    let shift = ev.log_density(&x).unwrap() - lp;
+    let y = [-0.4, 0.9, 0.1];
+    let mut lp2 = -0.5 * y.iter().map(|v| v * v).sum::<f64>();
+    for i in 0..4 {
+        let v: f64 = (0..3).map(|j| y[j] * m[i][j] + (y[j] * t[i]).exp()).sum();
+        lp2 -= 0.5 * (t[i] - v).powi(2);
+    }
+    // Equal up to the dropped constant.
+    assert!((ev.log_density(&y).unwrap() - lp2 - shift).abs() < 1e-12);
+    assert!(common::gradient_error(&model, &x) < 1e-6);
+}

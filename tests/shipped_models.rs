@@ -63,3 +63,62 @@ fn experts_data_come_from_its_truth_and_sampling_recovers_it() {
         );
     }
 }
+
+/// The absolute-configuration pair: the shipped spectra are what `mmi simulate` makes from the R truth
+/// (and the S model ships the same file); `mmi compare` picks R with both techniques, while the weak VCD
+/// spectrum alone is far less decisive.
+#[test]
+fn absolute_configuration_is_decided_by_both_techniques_together() {
+    let dir = std::env::temp_dir().join(format!("mmi-shipped-ac-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("ac.data.json");
+    let (code, _, stderr) = mmi(&[
+        "simulate",
+        "models/absolute_config_R.mmi",
+        "--params",
+        "models/absolute_config_R.truth.json",
+        "--seed",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let read =
+        |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let shipped = read("models/absolute_config_R.data.json");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), shipped);
+    assert_eq!(read("models/absolute_config_S.data.json"), shipped);
+
+    let json = dir.join("compare.json");
+    let (code, stdout, stderr) = mmi(&[
+        "compare",
+        "models/absolute_config_R.mmi",
+        "models/absolute_config_S.mmi",
+        "--seed",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let p_r = v["models"][0]["probability"].as_f64().unwrap();
+    assert!(p_r > 0.99, "P(R) = {p_r}\n{stdout}");
+    // Bridge-sampling errors are small enough for the comparison to mean something.
+    for m in 0..2 {
+        let e = v["models"][m]["evidence"]["error"].as_f64().unwrap();
+        assert!(e < 0.1, "error {e}");
+    }
+    let per = v["per_modality_probabilities"].as_array().unwrap();
+    let vcd = per
+        .iter()
+        .find(|p| p["modality"] == "vcd_spectrum")
+        .unwrap();
+    let p_vcd = vcd["probabilities"][0].as_f64().unwrap();
+    // Decisiveness as |log odds|: VCD alone is far from the joint verdict.
+    let log_odds = |p: f64| (p / (1.0 - p)).ln().abs();
+    assert!(
+        log_odds(p_vcd) < log_odds(p_r) - 3.0,
+        "VCD alone P(R) = {p_vcd}, both P(R) = {p_r}\n{stdout}"
+    );
+}

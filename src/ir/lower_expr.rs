@@ -192,6 +192,13 @@ impl<'m> Lowerer<'m> {
             };
             return Ok(self.plain(n, false, false));
         }
+        // x^2 is a square: one multiplication instead of a power and its logarithmic derivative.
+        if matches!(op, BinOp::Pow) && sb.is_empty() && self.is_constant(b.node, 2.0) {
+            let n = self
+                .g
+                .push(Op::Unary(crate::eval::ops::Unary::Square, a.node), sa, span);
+            return Ok(self.val(n, a.form, a.int, a.per_element));
+        }
         let shape = if sa.len() >= sb.len() {
             sa.clone()
         } else {
@@ -227,6 +234,14 @@ impl<'m> Lowerer<'m> {
             v.form = Form::Field;
         }
         Ok(v)
+    }
+
+    /// Whether a node is a literal constant with this value.
+    fn is_constant(&self, node: NodeId, value: f64) -> bool {
+        match self.g.node(node).op {
+            Op::Const(c) => self.g.consts[c.0 as usize] == [value],
+            _ => false,
+        }
     }
 
     fn reshape(&mut self, node: NodeId, shape: Vec<usize>, span: Span) -> NodeId {
@@ -420,7 +435,73 @@ impl<'m> Lowerer<'m> {
         Ok(v)
     }
 
+    /// A comprehension is lowered vectorised when its body is elementwise in the generator variables
+    /// (each variable becomes the vector of its values at every position): one node per operation,
+    /// whatever the size. A body that mixes them with whole arrays (a reduction over a matrix at each
+    /// index, say) cannot be vectorised that way and is unrolled instead: the body once per position,
+    /// with the variables as scalars, then concatenated; that costs nodes, so it is limited in size.
     fn comprehension(&mut self, e: &Expr, body: &Expr, generators: &[Generator]) -> R<Val> {
+        match self.vectorised_comprehension(e, body, generators) {
+            Ok(v) => Ok(v),
+            Err(err) => self.unrolled_comprehension(e, body, generators, err),
+        }
+    }
+
+    /// The most positions an unrolled comprehension may have.
+    const MAX_UNROLLED: usize = 20_000;
+
+    fn unrolled_comprehension(
+        &mut self,
+        e: &Expr,
+        body: &Expr,
+        generators: &[Generator],
+        vectorised_error: Diagnostic,
+    ) -> R<Val> {
+        let mut ranges = vec![];
+        for g in generators {
+            let lo = self.expr(&g.lo)?;
+            let hi = self.expr(&g.hi)?;
+            let lo = self.ints_of(lo.node, g.lo.span)?[0];
+            let hi = self.ints_of(hi.node, g.hi.span)?[0];
+            ranges.push((lo, (hi - lo + 1).max(0) as usize));
+        }
+        let shape: Vec<usize> = ranges.iter().map(|r| r.1).collect();
+        let total: usize = shape.iter().product();
+        if total > Self::MAX_UNROLLED {
+            return Err(vectorised_error);
+        }
+        let mut items = Vec::with_capacity(total);
+        let mut int = true;
+        for p in 0..total {
+            let mut scope = vec![];
+            for (k, g) in generators.iter().enumerate() {
+                let inner: usize = shape[k + 1..].iter().product();
+                let value = (ranges[k].0 + ((p / inner.max(1)) % shape[k].max(1)) as i64) as f64;
+                let n = self.g.add_const(vec![value], vec![], g.var.span);
+                self.known.insert(n, vec![value]);
+                scope.push((g.var.name.clone(), self.val(n, Form::Scalar, true, false)));
+            }
+            self.scopes.push(scope);
+            let v = self.expr(body);
+            self.scopes.pop();
+            let v = v?;
+            if !self.g.node(v.node).shape.is_empty() {
+                return Err(vectorised_error);
+            }
+            int &= v.int;
+            items.push(v.node);
+        }
+        let node = self.g.push(Op::Concat(items), vec![total], e.span);
+        let node = self.reshape(node, shape, e.span);
+        Ok(self.plain(node, int, false))
+    }
+
+    fn vectorised_comprehension(
+        &mut self,
+        e: &Expr,
+        body: &Expr,
+        generators: &[Generator],
+    ) -> R<Val> {
         let mut ranges = vec![];
         for g in generators {
             let lo = self.expr(&g.lo)?;
