@@ -155,8 +155,8 @@ pub fn forward_node<'a>(
         Op::AddScalars(items) => out[0] = items.iter().map(|i| get(*i)[0]).sum(),
         Op::ScatterAdd(a, m) => sparse::scatter_add(get(*a), &g.maps[m.0 as usize], out),
         Op::SpMul(p, a, x) => {
-            let (_, k) = rows_and_columns(&g.node(*x).shape);
-            sparse::spmul(g.pattern(*p), get(*a), get(*x), k, out)
+            let p = g.pattern(*p);
+            sparse::spmul(p, get(*a), get(*x), p.columns_of(out.len()), out)
         }
         Op::Solve(a, b) => {
             let (n, k) = rows_and_columns(&g.node(*b).shape);

@@ -189,7 +189,7 @@ pub fn backward_node<'a>(
         }
         Op::SpMul(p, a, x) => {
             let p = g.pattern(*p);
-            let (_, k) = rows_and_columns(&g.node(*x).shape);
+            let k = p.columns_of(g_out.len());
             if wants(*a) {
                 sparse::spmul_grad_values(p, get(*x), k, g_out, &mut adj[range(*a)]);
             }

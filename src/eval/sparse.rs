@@ -60,6 +60,12 @@ impl Pattern {
         (p, slot)
     }
 
+    /// How many columns the right side of a product has, from the product's length: the right side
+    /// may have any shape with `cols * k` elements (a field multiplies flattened).
+    pub fn columns_of(&self, out_len: usize) -> usize {
+        out_len.checked_div(self.rows).unwrap_or(0)
+    }
+
     /// The row of every stored entry.
     pub fn row_of_entries(&self) -> Vec<usize> {
         let mut rows = vec![0; self.nnz()];

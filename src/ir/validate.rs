@@ -63,9 +63,9 @@ pub fn validate(g: &Graph) -> Result<(), String> {
                     .ok_or(format!("node %{i}: pattern out of range"))?;
                 let (nnz, xlen) = (g.nodes[a.index()].len(), g.nodes[x.index()].len());
                 let solve = matches!(node.op, Op::SparseSolve(..));
-                let k = if p.cols == 0 { 0 } else { xlen / p.cols };
+                let k = p.columns_of(node.len());
                 if nnz != p.nnz()
-                    || xlen != p.cols * k
+                    || (p.rows > 0 && xlen != p.cols * k)
                     || node.len() != p.rows * k
                     || (solve && p.rows != p.cols)
                 {
