@@ -188,7 +188,7 @@ fn finite(x: &[f64], n: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "the solution of the {n} x {n} system of `solve` is not finite (the matrix is singular or nearly so)"
+            "the {n} x {n} matrix of `solve` is singular to working precision (the solution is not finite)"
         ))
     }
 }

@@ -168,8 +168,10 @@ impl<'m> Lowerer<'m> {
                     show(pos[k]),
                     ints[at]
                 ));
-                if bad > 1 {
-                    d = d.with_note(format!("{} more indices are out of range", bad - 1));
+                match bad {
+                    1 => {}
+                    2 => d = d.with_note("1 more index is out of range"),
+                    _ => d = d.with_note(format!("{} more indices are out of range", bad - 1)),
                 }
                 if ints[at] == 0 {
                     d = d.with_help("indices are 1-based");
