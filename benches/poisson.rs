@@ -91,9 +91,18 @@ fn main() {
         ev.log_density(&x).expect("finite");
     }
     let value = t.elapsed().as_secs_f64() / 10.0;
-    println!("finite-volume Poisson, {NX} x {NZ} grid ({} latents)", compiled.dim());
-    println!("compile (lowering, passes, LU ordering): {:.1} ms", compile * 1e3);
-    println!("log density alone:                       {:.2} ms", value * 1e3);
+    println!(
+        "finite-volume Poisson, {NX} x {NZ} grid ({} latents)",
+        compiled.dim()
+    );
+    println!(
+        "compile (lowering, passes, LU ordering): {:.1} ms",
+        compile * 1e3
+    );
+    println!(
+        "log density alone:                       {:.2} ms",
+        value * 1e3
+    );
     println!(
         "log density and gradient (median):       {:.2} ms",
         runs[runs.len() / 2] * 1e3

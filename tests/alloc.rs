@@ -84,7 +84,9 @@ fn gradient_evaluation_does_not_allocate() {
 /// After a first (warm-up) evaluation, further evaluations allocate nothing.
 fn assert_no_allocation(model: &mmi::eval::CompiledModel) {
     let mut ev = model.evaluator();
-    let x: Vec<f64> = (0..model.dim()).map(|i| 0.3 + 0.5 * (i as f64 * 1.3).sin()).collect();
+    let x: Vec<f64> = (0..model.dim())
+        .map(|i| 0.3 + 0.5 * (i as f64 * 1.3).sin())
+        .collect();
     let mut grad = vec![0.0; x.len()];
     ev.log_density_and_gradient(&x, &mut grad).unwrap();
     ev.log_density(&x).unwrap();

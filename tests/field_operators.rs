@@ -79,7 +79,11 @@ fn interpolation_reproduces_linear_functions() {
     for m in 0..6 {
         assert!(close(v1[m], f1(xs[m])), "1-D point {m}: {}", v1[m]);
         assert!(close(v2[m], f2(xs[m], ys[m])), "2-D point {m}: {}", v2[m]);
-        assert!(close(v3[m], f3(xs[m], ys[m], zs[m])), "3-D point {m}: {}", v3[m]);
+        assert!(
+            close(v3[m], f3(xs[m], ys[m], zs[m])),
+            "3-D point {m}: {}",
+            v3[m]
+        );
     }
     assert!(close(output(&model, &x, "corner")[0], f2(4.0, 6.0)));
     let err = common::gradient_error(&model, &x);
@@ -123,7 +127,11 @@ fn laplacian_and_grad_of_a_quadratic() {
             let at = i * ny + j;
             let (px, py) = pos(i, j);
             if i > 0 && i + 1 < nx && j > 0 && j + 1 < ny {
-                assert!(close(lap[at], 2.0 * a + 2.0 * b), "lap[{i},{j}] = {}", lap[at]);
+                assert!(
+                    close(lap[at], 2.0 * a + 2.0 * b),
+                    "lap[{i},{j}] = {}",
+                    lap[at]
+                );
             }
             // Central differences are exact for quadratics; one-sided ones are off by half a step
             // times the second derivative.
@@ -197,7 +205,11 @@ fn a_weighted_sum_along_an_axis_integrates_over_depth() {
     let dz = [10.0, 50.0, 200.0];
     for c in 0..4 {
         let exact: f64 = (0..3).map(|z| dz[z] * x[c * 3 + z].exp()).sum();
-        assert!(close(height[c], exact), "column {c}: {} against {exact}", height[c]);
+        assert!(
+            close(height[c], exact),
+            "column {c}: {} against {exact}",
+            height[c]
+        );
     }
     let err = common::gradient_error(&model, &x);
     assert!(err < 1e-6, "gradient error {err:e}");

@@ -87,7 +87,11 @@ fn products_data() -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let xs = AX.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+    let xs = AX
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         r#"{{"A": {{"rows": 4, "cols": 5, "i": [{}], "j": [{}], "x": [{xs}]}},
             "ii": [1, 4, 1], "jj": [2, 2, 5], "y": [0.1, 0.2, 0.3, 0.4]}}"#,
@@ -112,13 +116,26 @@ fn sparse_products_equal_dense_products() {
     assert_close(&get("p"), (&a * &xv).as_slice(), 1e-14, "A * x");
     assert_close(&get("t"), (a.transpose() * &v).as_slice(), 1e-14, "A' * v");
     assert_close(&get("M"), &row_major(&(&a * &xm)), 1e-14, "A * X");
-    assert_close(&get("s"), ((&a + &b) * &xv).as_slice(), 1e-14, "(A + B) * x");
+    assert_close(
+        &get("s"),
+        ((&a + &b) * &xv).as_slice(),
+        1e-14,
+        "(A + B) * x",
+    );
     assert_close(&get("d"), ((&a - &b) * &f).as_slice(), 1e-14, "(A - B) * F");
     assert_close(&get("q"), (b.transpose() * &v).as_slice(), 1e-14, "B' * v");
     // Any other use sees the dense matrix: an element, a sum, the number of elements.
-    assert_close(&get("e"), &[a[(1, 4)] + a.sum() + 20.0], 1e-14, "dense uses");
+    assert_close(
+        &get("e"),
+        &[a[(1, 4)] + a.sum() + 20.0],
+        1e-14,
+        "dense uses",
+    );
     for seed in 0..3 {
-        let x: Vec<f64> = point(model.dim()).iter().map(|v| v * (1.0 + seed as f64)).collect();
+        let x: Vec<f64> = point(model.dim())
+            .iter()
+            .map(|v| v * (1.0 + seed as f64))
+            .collect();
         let err = common::gradient_error(&model, &x);
         assert!(err < 1e-6, "gradient error {err:e}");
     }
@@ -175,15 +192,51 @@ fn solves_equal_nalgebra_solves() {
     let b = DVector::from_vec(get("b"));
     let bm = DMatrix::from_row_slice(4, 2, &get("B"));
     let k = dense(4, 4, &SI, &SJ, &get("c"));
-    let a = dense(4, 4, &[1, 2, 3, 4, 1, 3], &[1, 2, 3, 4, 4, 2], &[2.0, 3.0, -2.5, 4.0, 1.0, 0.5]);
+    let a = dense(
+        4,
+        4,
+        &[1, 2, 3, 4, 1, 3],
+        &[1, 2, 3, 4, 4, 2],
+        &[2.0, 3.0, -2.5, 4.0, 1.0, 0.5],
+    );
     let lu = |m: &DMatrix<f64>| m.clone().lu();
-    assert_close(&get("zd"), lu(&d).solve(&b).unwrap().as_slice(), 1e-12, "dense, vector");
-    assert_close(&get("Zd"), &row_major(&lu(&d).solve(&bm).unwrap()), 1e-12, "dense, matrix");
-    assert_close(&get("zs"), lu(&k).solve(&b).unwrap().as_slice(), 1e-12, "sparse, vector");
-    assert_close(&get("Zs"), &row_major(&lu(&k).solve(&bm).unwrap()), 1e-12, "sparse, matrix");
-    assert_close(&get("za"), lu(&a).solve(&b).unwrap().as_slice(), 1e-12, "data A, vector");
+    assert_close(
+        &get("zd"),
+        lu(&d).solve(&b).unwrap().as_slice(),
+        1e-12,
+        "dense, vector",
+    );
+    assert_close(
+        &get("Zd"),
+        &row_major(&lu(&d).solve(&bm).unwrap()),
+        1e-12,
+        "dense, matrix",
+    );
+    assert_close(
+        &get("zs"),
+        lu(&k).solve(&b).unwrap().as_slice(),
+        1e-12,
+        "sparse, vector",
+    );
+    assert_close(
+        &get("Zs"),
+        &row_major(&lu(&k).solve(&bm).unwrap()),
+        1e-12,
+        "sparse, matrix",
+    );
+    assert_close(
+        &get("za"),
+        lu(&a).solve(&b).unwrap().as_slice(),
+        1e-12,
+        "data A, vector",
+    );
     let at = a.transpose();
-    assert_close(&get("Za"), &row_major(&lu(&at).solve(&bm).unwrap()), 1e-12, "data A', matrix");
+    assert_close(
+        &get("Za"),
+        &row_major(&lu(&at).solve(&bm).unwrap()),
+        1e-12,
+        "data A', matrix",
+    );
 }
 
 #[test]
@@ -267,7 +320,11 @@ fn finite_volume_poisson_matches_the_closed_form() {
     for (i, ui) in u.iter().enumerate() {
         let centre = (i.min(6) as f64 + 0.5) * 0.5;
         let exact = 2.0 * centre / sigma;
-        assert!((ui - exact).abs() < 1e-12, "u[{}] = {ui}, exact {exact}", i + 1);
+        assert!(
+            (ui - exact).abs() < 1e-12,
+            "u[{}] = {ui}, exact {exact}",
+            i + 1
+        );
     }
     let err = common::gradient_error(&model, &x);
     assert!(err < 1e-6, "gradient error {err:e}");
@@ -295,12 +352,21 @@ fn simulation_evaluates_solves() {
         left.join(", ")
     );
     let model = mmi::check_source(POISSON_SIM).model.expect("checks");
-    let sim = mmi::infer::simulate::simulate(&model, &data, "poisson.json", Some(r#"{"sigma": 1.6}"#), 7)
-        .unwrap_or_else(|_| panic!("simulates"));
-    let (_, v) = sim.data.iter().find(|(name, _)| name == "v").expect("v simulated");
+    let sim =
+        mmi::infer::simulate::simulate(&model, &data, "poisson.json", Some(r#"{"sigma": 1.6}"#), 7)
+            .unwrap_or_else(|_| panic!("simulates"));
+    let (_, v) = sim
+        .data
+        .iter()
+        .find(|(name, _)| name == "v")
+        .expect("v simulated");
     for (i, vi) in v.values.iter().enumerate() {
         let exact = 2.0 * (i.min(2) as f64 + 0.5) * 0.5 / 1.6;
-        assert!((vi - exact).abs() < 1e-5, "v[{}] = {vi}, exact {exact}", i + 1);
+        assert!(
+            (vi - exact).abs() < 1e-5,
+            "v[{}] = {vi}, exact {exact}",
+            i + 1
+        );
     }
 }
 

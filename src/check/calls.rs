@@ -412,7 +412,13 @@ impl<'p> Checker<'p> {
     }
 
     /// A 1-based axis checked against the argument's rank; returns it 0-based.
-    pub(super) fn check_axis(&mut self, e: &Expr, arg: &Expr, info: &Info, k: usize) -> Option<usize> {
+    pub(super) fn check_axis(
+        &mut self,
+        e: &Expr,
+        arg: &Expr,
+        info: &Info,
+        k: usize,
+    ) -> Option<usize> {
         if k == 0 || k > info.ty.rank() {
             self.error(
                 Diagnostic::error(e.span, format!("axis {k} does not exist"))

@@ -87,8 +87,11 @@ impl<'p> Checker<'p> {
                 "one number (the step along the axis)"
             };
             self.error(
-                Diagnostic::error(v.span, format!("the spacing of `{}` must be {want}", spec.name))
-                    .with_label(format!("this is {}", info.ty)),
+                Diagnostic::error(
+                    v.span,
+                    format!("the spacing of `{}` must be {want}", spec.name),
+                )
+                .with_label(format!("this is {}", info.ty)),
             );
             return None;
         }

@@ -52,7 +52,9 @@ pub fn work_for(
                 None => solve::symbolic_lu(p)?,
             };
             let (n, k) = rows_and_columns(&g.node(*b).shape);
-            Ok(Work::SparseLu(Box::new(solve::SparseLu::new(symbolic, n, k))))
+            Ok(Work::SparseLu(Box::new(solve::SparseLu::new(
+                symbolic, n, k,
+            ))))
         }
         _ => Ok(Work::None),
     }

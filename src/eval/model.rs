@@ -118,7 +118,10 @@ impl CompiledModel {
         let mut symbolic = vec![None; n];
         for i in 0..n {
             if let Op::SparseSolve(p, ..) = graph.nodes[i].op {
-                let found = by_pattern.iter().find(|(q, _)| *q == p.0).map(|(_, s)| s.clone());
+                let found = by_pattern
+                    .iter()
+                    .find(|(q, _)| *q == p.0)
+                    .map(|(_, s)| s.clone());
                 let s = found.or_else(|| solve::symbolic_lu(graph.pattern(p)).ok());
                 if let Some(s) = &s {
                     by_pattern.push((p.0, s.clone()));
@@ -332,7 +335,14 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, &mut self.work, false)?;
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                false,
+            )?;
         }
         let lp = self.target();
         if lp.is_finite() {
@@ -357,7 +367,14 @@ impl<'m> Evaluator<'m> {
         }
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, &mut self.work, true)?;
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                true,
+            )?;
             self.adj[m.range(id)].fill(0.0);
         }
         let lp = self.target();
@@ -410,7 +427,14 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, &mut self.work, false)?;
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                false,
+            )?;
         }
         let out = |name: &str, node: NodeId, values: &[f64]| Output {
             name: name.to_string(),
@@ -439,7 +463,14 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, &mut self.work, false)?;
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                false,
+            )?;
         }
         Ok(nodes
             .iter()
@@ -455,8 +486,14 @@ impl<'m> Evaluator<'m> {
         for _ in 0..=m.graph.latents.len() {
             for &id in &m.full_schedule {
                 // Only the bounds matter here; a solve that fails at this partial point does not.
-                let _ =
-                    m.run_forward(id, &mut self.values, &x, &mut self.scratch, &mut self.work, false);
+                let _ = m.run_forward(
+                    id,
+                    &mut self.values,
+                    &x,
+                    &mut self.scratch,
+                    &mut self.work,
+                    false,
+                );
             }
             let mut next = x.clone();
             for l in &m.graph.latents {

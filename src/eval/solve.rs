@@ -32,10 +32,7 @@ pub fn dense_scratch_len(n: usize, k: usize) -> usize {
 }
 
 /// Splits the scratch of a dense solve into (lu, pivots, flag, lambda).
-fn dense_parts(
-    scratch: &mut [f64],
-    n: usize,
-) -> (&mut [f64], &mut [f64], &mut [f64], &mut [f64]) {
+fn dense_parts(scratch: &mut [f64], n: usize) -> (&mut [f64], &mut [f64], &mut [f64], &mut [f64]) {
     let (lu, rest) = scratch.split_at_mut(n * n);
     let (piv, rest) = rest.split_at_mut(n);
     let (flag, lambda) = rest.split_at_mut(1);
@@ -320,7 +317,12 @@ impl SparseLu {
         let lu = LuRef::new_unchecked(&self.symbolic, &self.numeric);
         let rhs = MatMut::from_row_major_slice_mut(out, p.rows, k);
         // The factors are of A', so A x = b is their transposed solve.
-        lu.solve_transpose_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+        lu.solve_transpose_in_place_with_conj(
+            Conj::No,
+            rhs,
+            Par::Seq,
+            MemStack::new(&mut self.mem),
+        );
         finite(out, p.rows)
     }
 

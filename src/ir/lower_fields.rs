@@ -93,13 +93,13 @@ impl<'m> Lowerer<'m> {
         let steps = match values.len() {
             1 => vec![values[0]; rank],
             n if n == rank => values,
-            n => {
-                return Err(Diagnostic::error(
-                    e.span,
-                    format!("`{name}` of a {rank}-dimensional grid needs {rank} steps, but {n} are given"),
-                )
-                .with_label("one step per axis, or one for all"))
-            }
+            n => return Err(Diagnostic::error(
+                e.span,
+                format!(
+                    "`{name}` of a {rank}-dimensional grid needs {rank} steps, but {n} are given"
+                ),
+            )
+            .with_label("one step per axis, or one for all")),
         };
         if let Some(h) = steps.iter().find(|h| h.is_nan() || **h <= 0.0) {
             return Err(
@@ -158,9 +158,18 @@ impl<'m> Lowerer<'m> {
                             a + 1
                         ),
                     )
-                    .with_label(format!("its coordinate is {u}, but axis {} runs from 1 to {n}", a + 1))
-                    .with_note(format!("`{}` is {}", show(pos[0]), self.describe_shape(&shape)))
-                    .with_help("coordinates are in grid units: 1 is the first grid point, n the last"));
+                    .with_label(format!(
+                        "its coordinate is {u}, but axis {} runs from 1 to {n}",
+                        a + 1
+                    ))
+                    .with_note(format!(
+                        "`{}` is {}",
+                        show(pos[0]),
+                        self.describe_shape(&shape)
+                    ))
+                    .with_help(
+                        "coordinates are in grid units: 1 is the first grid point, n the last",
+                    ));
                 }
                 let u = (u - 1.0).clamp(0.0, (n - 1) as f64);
                 let i = (u.floor() as usize).min(n.saturating_sub(2));
@@ -281,7 +290,11 @@ impl<'m> Lowerer<'m> {
         if let Some(a) = kshape.iter().position(|s| s % 2 == 0) {
             return Err(Diagnostic::error(
                 pos[1].span,
-                format!("the kernel of `convolve` has {} elements along axis {}", kshape[a], a + 1),
+                format!(
+                    "the kernel of `convolve` has {} elements along axis {}",
+                    kshape[a],
+                    a + 1
+                ),
             )
             .with_label("kernel sizes must be odd, so that the kernel has a centre")
             .with_help("pad the kernel with a row or column of zeros"));

@@ -102,12 +102,17 @@ impl<'m> Lowerer<'m> {
         let (np, nq) = (p.nnz(), q.nnz());
         let (u, slot) = Pattern::from_coordinates(rows, cols, &i, &j);
         let bn = if subtract {
-            self.g
-                .push(Op::Unary(crate::eval::ops::Unary::Neg, b.node), vec![nq], span)
+            self.g.push(
+                Op::Unary(crate::eval::ops::Unary::Neg, b.node),
+                vec![nq],
+                span,
+            )
         } else {
             b.node
         };
-        let both = self.g.push(Op::Concat(vec![a.node, bn]), vec![np + nq], span);
+        let both = self
+            .g
+            .push(Op::Concat(vec![a.node, bn]), vec![np + nq], span);
         let nnz = u.nnz();
         let map = self.g.add_map(slot);
         let node = self.g.push(Op::ScatterAdd(both, map), vec![nnz], span);
@@ -182,13 +187,18 @@ impl<'m> Lowerer<'m> {
         }
         let values = self.expr(pos[2])?;
         if values.per_element {
-            return Err(Diagnostic::error(pos[2].span, "the values of `sparse` vary along a comprehension")
-                .with_label("compute them outside the comprehension, with a `law` or `let`"));
+            return Err(Diagnostic::error(
+                pos[2].span,
+                "the values of `sparse` vary along a comprehension",
+            )
+            .with_label("compute them outside the comprehension, with a `law` or `let`"));
         }
         let (p, slot) = Pattern::from_coordinates(r, c, &coords[0], &coords[1]);
         let nnz = p.nnz();
         let map = self.g.add_map(slot);
-        let node = self.g.push(Op::ScatterAdd(values.node, map), vec![nnz], span);
+        let node = self
+            .g
+            .push(Op::ScatterAdd(values.node, map), vec![nnz], span);
         let pid = self.g.add_pattern(p);
         Ok(self.sparse_val(node, pid))
     }
@@ -200,8 +210,11 @@ impl<'m> Lowerer<'m> {
         let b = self.expr(pos[1])?;
         for v in [&a, &b] {
             if v.per_element {
-                return Err(Diagnostic::error(span, "`solve` of values that vary along a comprehension cannot be compiled")
-                    .with_label("compute this outside the comprehension, with a `law` or `let`"));
+                return Err(Diagnostic::error(
+                    span,
+                    "`solve` of values that vary along a comprehension cannot be compiled",
+                )
+                .with_label("compute this outside the comprehension, with a `law` or `let`"));
             }
         }
         let shape = self.g.node(b.node).shape.clone();
