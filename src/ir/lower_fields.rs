@@ -93,13 +93,15 @@ impl<'m> Lowerer<'m> {
         let steps = match values.len() {
             1 => vec![values[0]; rank],
             n if n == rank => values,
-            n => return Err(Diagnostic::error(
-                e.span,
-                format!(
+            n => {
+                return Err(Diagnostic::error(
+                    e.span,
+                    format!(
                     "`{name}` of a {rank}-dimensional grid needs {rank} steps, but {n} are given"
                 ),
-            )
-            .with_label("one step per axis, or one for all")),
+                )
+                .with_label("one step per axis, or one for all"))
+            }
         };
         if let Some(h) = steps.iter().find(|h| h.is_nan() || **h <= 0.0) {
             return Err(
