@@ -19,7 +19,7 @@ use crate::syntax::print::show;
 /// The most elements a sparse matrix may have when a use needs it dense (128 MB of values).
 const MAX_DENSE: usize = 1 << 24;
 
-/// The most rows an assembled sparse matrix may have (as for sparse data).
+/// The most rows or columns an assembled sparse matrix may have (as for sparse data rows).
 const MAX_ROWS: usize = 1 << 28;
 
 impl<'m> Lowerer<'m> {
@@ -160,12 +160,14 @@ impl<'m> Lowerer<'m> {
         let c = self.expr(pos[4])?;
         let c = self.ints_of(c.node, pos[4].span)?[0].max(0) as usize;
         // Row offsets are allocated up front: a size typed with extra digits must not exhaust memory.
-        if r > MAX_ROWS {
-            return Err(Diagnostic::error(
-                pos[3].span,
-                format!("`sparse` with {r} rows: more than mmi supports ({MAX_ROWS})"),
-            )
-            .with_label("too many rows"));
+        for (k, n, what) in [(3, r, "rows"), (4, c, "columns")] {
+            if n > MAX_ROWS {
+                return Err(Diagnostic::error(
+                    pos[k].span,
+                    format!("`sparse` with {n} {what}: more than mmi supports ({MAX_ROWS})"),
+                )
+                .with_label(format!("too many {what}")));
+            }
         }
         let mut coords = vec![];
         for (k, what, n) in [(0, "row", r), (1, "column", c)] {
