@@ -86,7 +86,7 @@ impl<'m> Lowerer<'m> {
             ExprKind::Transpose(a) => {
                 let a = self.expr_any(a)?;
                 if let Some(pid) = self.pattern_of(&a) {
-                    return Ok(self.sparse_transpose(a, pid, e.span));
+                    return self.sparse_transpose(a, pid, e.span);
                 }
                 self.no_per_element(&a, "a transpose", e.span)?;
                 let s = self.shape(a.node);

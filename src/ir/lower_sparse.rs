@@ -76,13 +76,21 @@ impl<'m> Lowerer<'m> {
     }
 
     /// `A'` of a sparse A: the transposed pattern, its values gathered from A's.
-    pub(super) fn sparse_transpose(&mut self, a: Val, pid: PatternId, span: Span) -> Val {
+    pub(super) fn sparse_transpose(&mut self, a: Val, pid: PatternId, span: Span) -> R<Val> {
+        let cols = self.g.pattern(pid).cols;
+        if cols > MAX_ROWS {
+            return Err(Diagnostic::error(
+                span,
+                format!("the transpose of a sparse matrix with {cols} columns: more rows than mmi supports ({MAX_ROWS})"),
+            )
+            .with_label("too large to transpose"));
+        }
         let (t, from) = self.g.pattern(pid).transpose();
         let nnz = t.nnz();
         let map = self.g.add_map(from);
         let values = self.g.push(Op::Gather(a.node, map), vec![nnz], span);
         let tid = self.g.add_pattern(t);
-        self.sparse_val(values, tid)
+        Ok(self.sparse_val(values, tid))
     }
 
     /// `A + B` or `A - B` of two sparse matrices of one size: the union of their patterns, each value
