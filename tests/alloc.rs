@@ -49,11 +49,45 @@ combine minmax { a: 0.5 }
 const DATA: &str = r#"{"n": 4, "X": [[1, 0.5], [0.2, -1], [0, 1], [1, 1]], "y": [0.5, 1.5, -0.2, 0.9],
   "c": [1, 0, 3, 2], "idx": [4, 1]}"#;
 
+/// Sparse products and sums, assembled and data sparse matrices, dense and sparse solves with vector
+/// and matrix right sides, and the field operators.
+const SPARSE_MODEL: &str = r#"
+data {
+  n: int > 0, m: int > 0, ii: int[m], jj: int[m], A: sparse_matrix[n, n], y: vector[n]
+  px: vector[2], py: vector[2], Y: matrix[n, n]
+}
+latent {
+  c: vector[m] ~ normal(0, 1)
+  b: vector[n] ~ normal(0, 1)
+  B: matrix[n, 2] ~ normal(0, 1)
+  T: field[n, n] ~ normal(0, 1)
+}
+law K = sparse(ii, jj, c, n, n) + A
+law z = solve(K, b) + solve(A, b) + solve(diag_matrix(exp(b)) + Y, b) + K * b + A' * b
+law Z = solve(K, B) + solve(to_matrix(exp(T), n, n), B)
+law F = laplacian(T) + grad(T, axis = 1) + convolve(T, [[0, 1, 0], [1, 2, 1], [0, 1, 0]])
+modality a { y ~ normal(z + Z[:, 1] + interp(T, px, py)[1], 1) }
+modality d { Y ~ normal(F, 2) }
+"#;
+const SPARSE_DATA: &str = r#"{"n": 3, "m": 5, "ii": [1, 2, 3, 1, 3], "jj": [1, 2, 3, 2, 1],
+  "A": {"rows": 3, "cols": 3, "i": [1, 2, 3, 2], "j": [1, 2, 3, 3], "x": [4, 5, 6, 1]},
+  "y": [0.1, 0.5, -0.3], "px": [1.5, 2.0], "py": [2.5, 3.0],
+  "Y": [[1, 0, 0.5], [0, 1, 0], [0.2, 0, 1]]}"#;
+
 #[test]
 fn gradient_evaluation_does_not_allocate() {
     let model = common::compile(MODEL, DATA, &mmi::passes::Settings::default());
+    let sparse = common::compile(SPARSE_MODEL, SPARSE_DATA, &mmi::passes::Settings::default());
+    assert_no_allocation(&model);
+    assert_no_allocation(&sparse);
+}
+
+/// After a first (warm-up) evaluation, further evaluations allocate nothing.
+fn assert_no_allocation(model: &mmi::eval::CompiledModel) {
     let mut ev = model.evaluator();
-    let x: Vec<f64> = (0..model.dim()).map(|i| 0.1 * i as f64 - 0.3).collect();
+    let x: Vec<f64> = (0..model.dim())
+        .map(|i| 0.3 + 0.5 * (i as f64 * 1.3).sin())
+        .collect();
     let mut grad = vec![0.0; x.len()];
     ev.log_density_and_gradient(&x, &mut grad).unwrap();
     ev.log_density(&x).unwrap();

@@ -77,6 +77,9 @@ impl<'p> Checker<'p> {
             if n.name == "axis" {
                 axis = Some(self.axis_option(v)?);
             }
+            if n.name == "spacing" {
+                self.spacing_option(spec, v)?;
+            }
         }
         self.builtin(e, spec, &positional, &infos, axis)
     }
@@ -363,6 +366,9 @@ impl<'p> Checker<'p> {
                 real(b.ty.shape.clone())
             }
             Rule::SolveOde => unreachable!("handled by solve_ode"),
+            Rule::Sparse | Rule::Interp | Rule::Grad | Rule::Laplacian | Rule::Convolve => {
+                self.operator(e, spec, args, infos, axis)?
+            }
         };
         Some(Info { ty, dep })
     }
@@ -406,7 +412,13 @@ impl<'p> Checker<'p> {
     }
 
     /// A 1-based axis checked against the argument's rank; returns it 0-based.
-    fn check_axis(&mut self, e: &Expr, arg: &Expr, info: &Info, k: usize) -> Option<usize> {
+    pub(super) fn check_axis(
+        &mut self,
+        e: &Expr,
+        arg: &Expr,
+        info: &Info,
+        k: usize,
+    ) -> Option<usize> {
         if k == 0 || k > info.ty.rank() {
             self.error(
                 Diagnostic::error(e.span, format!("axis {k} does not exist"))

@@ -162,7 +162,7 @@ impl<'p> Checker<'p> {
                 self.error(
                     Diagnostic::error(d.ty.span, "a sparse matrix cannot be a latent")
                         .with_label("only data may be sparse")
-                        .with_help("declare the nonzero values as a latent vector and build the operator from them"),
+                        .with_help("declare its nonzero values as a latent vector and assemble the matrix with `sparse(rows, cols, values, r, c)`"),
                 );
                 return None;
             }

@@ -171,10 +171,15 @@ impl<'p> Checker<'p> {
         } else {
             Elem::Real
         };
-        Some(Info {
-            ty: elementwise_ty(elem, shape, &[&ia.ty, &ib.ty]),
-            dep,
-        })
+        let mut ty = elementwise_ty(elem, shape, &[&ia.ty, &ib.ty]);
+        // The sum or difference of two sparse matrices stays sparse (on the union of the patterns).
+        if matches!(op, BinOp::Add | BinOp::Sub)
+            && ia.ty.form == Form::Sparse
+            && ib.ty.form == Form::Sparse
+        {
+            ty.form = Form::Sparse;
+        }
+        Some(Info { ty, dep })
     }
 
     fn matmul(&mut self, a: &Expr, ia: &Info, b: &Expr, ib: &Info, dep: Dep) -> Option<Info> {

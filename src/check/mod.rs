@@ -11,6 +11,7 @@ pub mod dump;
 mod exprs;
 mod lints;
 mod model;
+mod operators;
 pub mod types;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};

@@ -2,10 +2,12 @@
 //!
 //! Used three ways: by the evaluator in arena order on every log-density call, by constant folding on
 //! data-only nodes, and by lowering when it needs a data value (an index, a slice bound). Nothing here
-//! allocates except `eval_data_node`, which runs at compile time.
+//! allocates except `eval_data_node` and `work_for`, which run at compile time.
 
 use super::dists::{self, Family};
 use super::ops;
+use super::solve::{self, Work};
+use super::sparse;
 use super::transforms;
 use crate::ir::graph::{Graph, NodeId, Op, Transform};
 
@@ -19,7 +21,43 @@ pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
         Op::Lpdf { args, .. } => args.iter().map(|a| g.node(*a).len()).sum(),
         Op::LogJacobian(_, inputs) => constrained_len(g, inputs[0], &g.node(id).op),
         Op::WorstCase { families, args } => super::worst_case::scratch_len(g, families, args),
+        Op::Solve(_, b) => {
+            let (n, k) = rows_and_columns(&g.node(*b).shape);
+            solve::dense_scratch_len(n, k)
+        }
         _ => 0,
+    }
+}
+
+/// A vector's length and 1, or a matrix's rows and columns: the right side of a product or solve.
+pub fn rows_and_columns(shape: &[usize]) -> (usize, usize) {
+    match shape {
+        [n] => (*n, 1),
+        [n, k] => (*n, *k),
+        _ => (shape.iter().product(), 1),
+    }
+}
+
+/// The state node `id` keeps between evaluations (a sparse solve's factorisation buffers), built at
+/// compile time; `symbolic` is the pattern's analysis when the caller already has it.
+pub fn work_for(
+    g: &Graph,
+    id: NodeId,
+    symbolic: Option<std::sync::Arc<faer::sparse::linalg::lu::SymbolicLu<usize>>>,
+) -> Result<Work, String> {
+    match &g.node(id).op {
+        Op::SparseSolve(p, _, b) => {
+            let p = g.pattern(*p);
+            let symbolic = match symbolic {
+                Some(s) => s,
+                None => solve::symbolic_lu(p)?,
+            };
+            let (n, k) = rows_and_columns(&g.node(*b).shape);
+            Ok(Work::SparseLu(Box::new(solve::SparseLu::new(
+                symbolic, n, k,
+            ))))
+        }
+        _ => Ok(Work::None),
     }
 }
 
@@ -33,7 +71,9 @@ fn constrained_len(g: &Graph, raw: NodeId, op: &Op) -> usize {
 
 /// Computes node `id` into `out`. `get` returns any earlier node's value; `params` is the unconstrained
 /// vector. With `want_grad`, a log-density node also leaves the gradient of each argument in `scratch`
-/// (laid out argument after argument) for the reverse sweep.
+/// (laid out argument after argument) for the reverse sweep. `work` is the node's state from
+/// `work_for`. Fails only where the value does not exist (a singular matrix in a solve).
+#[allow(clippy::too_many_arguments)]
 pub fn forward_node<'a>(
     g: &Graph,
     id: NodeId,
@@ -41,8 +81,9 @@ pub fn forward_node<'a>(
     params: &[f64],
     out: &mut [f64],
     scratch: &mut [f64],
+    work: &mut Work,
     want_grad: bool,
-) {
+) -> Result<(), String> {
     let node = g.node(id);
     match &node.op {
         Op::Data(_, c) | Op::Const(c) => out.copy_from_slice(&g.consts[c.0 as usize]),
@@ -118,7 +159,26 @@ pub fn forward_node<'a>(
         Op::WorstCase { families, args } => {
             out[0] = super::worst_case::forward(g, families, args, get, scratch, want_grad);
         }
+        Op::ScatterAdd(a, m) => sparse::scatter_add(get(*a), &g.maps[m.0 as usize], out),
+        Op::SpMul(p, a, x) => {
+            let p = g.pattern(*p);
+            sparse::spmul(p, get(*a), get(*x), p.columns_of(out.len()), out)
+        }
+        Op::Solve(a, b) => {
+            let (n, k) = rows_and_columns(&g.node(*b).shape);
+            let constant = !g.node(*a).param;
+            return solve::dense_solve(get(*a), get(*b), n, k, constant, out, scratch);
+        }
+        Op::SparseSolve(p, a, b) => {
+            let (_, k) = rows_and_columns(&g.node(*b).shape);
+            let constant = !g.node(*a).param;
+            let lu = work
+                .sparse_lu()
+                .ok_or("internal error: a sparse solve without its work space")?;
+            return lu.solve(g.pattern(*p), get(*a), constant, get(*b), k, out);
+        }
     }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -178,6 +238,7 @@ pub fn eval_data_node(g: &Graph, id: NodeId, inputs: &[&[f64]]) -> Result<Vec<f6
     };
     let mut out = vec![0.0; node.len()];
     let mut scratch = vec![0.0; scratch_len(g, id)];
-    forward_node(g, id, &get, &[], &mut out, &mut scratch, false);
+    let mut work = work_for(g, id, None)?;
+    forward_node(g, id, &get, &[], &mut out, &mut scratch, &mut work, false)?;
     Ok(out)
 }

@@ -6,6 +6,8 @@ pub mod forward;
 pub mod model;
 pub mod ops;
 pub mod reverse;
+pub mod solve;
+pub mod sparse;
 pub mod transforms;
 pub mod worst_case;
 

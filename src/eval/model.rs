@@ -5,11 +5,14 @@
 //! modality's likelihood statements with that modality's weight (changeable at run time, so modalities
 //! can be switched off or tempered without recompiling).
 
-use super::forward::{forward_node, scratch_len};
+use super::forward::{forward_node, scratch_len, work_for};
 use super::reverse::backward_node;
+use super::solve::{self, Work};
 use super::transforms;
 use crate::ir::graph::{Graph, NodeId, Op, TermKind};
+use faer::sparse::linalg::lu::SymbolicLu;
 use std::fmt;
+use std::sync::Arc;
 
 /// Why a log density could not be computed.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +20,9 @@ pub enum EvalError {
     /// The log density or its gradient is not finite here (outside a support, an overflow): a
     /// sampler treats this as a divergence, an optimiser as a rejected step.
     NonFinite,
+    /// A value does not exist at this point (a singular matrix in `solve`): recoverable like
+    /// `NonFinite`, with a message saying what failed.
+    Numerical(String),
     /// The caller passed a vector of the wrong length: a bug in the caller.
     Dimension { expected: usize, found: usize },
 }
@@ -28,6 +34,7 @@ impl fmt::Display for EvalError {
                 f,
                 "the log density or its gradient is not finite at this point"
             ),
+            EvalError::Numerical(m) => write!(f, "{m}"),
             EvalError::Dimension { expected, found } => {
                 write!(
                     f,
@@ -43,7 +50,7 @@ impl std::error::Error for EvalError {}
 impl EvalError {
     /// Whether a sampler may simply reject the point and go on.
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, EvalError::NonFinite)
+        matches!(self, EvalError::NonFinite | EvalError::Numerical(_))
     }
 }
 
@@ -67,6 +74,8 @@ pub struct CompiledModel {
     full_schedule: Vec<NodeId>,
     /// Every node's value where it does not depend on the parameters.
     data_values: Vec<f64>,
+    /// The compile-time analysis of every sparse solve's matrix, by node (shared by evaluators).
+    symbolic: Vec<Option<Arc<SymbolicLu<usize>>>>,
 }
 
 impl CompiledModel {
@@ -104,6 +113,22 @@ impl CompiledModel {
         };
         let target_schedule = needed(graph.terms.iter().map(|t| t.node).collect());
         let full_schedule = needed(graph.roots());
+        // One analysis per pattern, shared by every solve with that matrix pattern.
+        let mut by_pattern: Vec<(u32, Arc<SymbolicLu<usize>>)> = vec![];
+        let mut symbolic = vec![None; n];
+        for i in 0..n {
+            if let Op::SparseSolve(p, ..) = graph.nodes[i].op {
+                let found = by_pattern
+                    .iter()
+                    .find(|(q, _)| *q == p.0)
+                    .map(|(_, s)| s.clone());
+                let s = found.or_else(|| solve::symbolic_lu(graph.pattern(p)).ok());
+                if let Some(s) = &s {
+                    by_pattern.push((p.0, s.clone()));
+                }
+                symbolic[i] = s;
+            }
+        }
         let mut model = CompiledModel {
             graph,
             offset,
@@ -113,12 +138,22 @@ impl CompiledModel {
             target_schedule,
             full_schedule,
             data_values: vec![0.0; total],
+            symbolic,
         };
         let mut values = vec![0.0; total];
         let mut scratch = vec![0.0; model.scratch_total];
+        let mut work = model.work();
         for i in 0..n {
             if !model.graph.nodes[i].param {
-                model.run_forward(NodeId(i as u32), &mut values, &[], &mut scratch, false);
+                // Data-only values that fail (a singular data matrix) were reported when lowering.
+                let _ = model.run_forward(
+                    NodeId(i as u32),
+                    &mut values,
+                    &[],
+                    &mut scratch,
+                    &mut work,
+                    false,
+                );
             }
         }
         model.data_values = values;
@@ -151,12 +186,25 @@ impl CompiledModel {
             .collect()
     }
 
+    /// Fresh per-node state for one evaluator (sparse solves' factorisation buffers).
+    fn work(&self) -> Vec<Work> {
+        (0..self.graph.nodes.len())
+            .map(|i| match &self.symbolic[i] {
+                Some(s) => {
+                    work_for(&self.graph, NodeId(i as u32), Some(s.clone())).unwrap_or_default()
+                }
+                None => Work::None,
+            })
+            .collect()
+    }
+
     pub fn evaluator(&self) -> Evaluator<'_> {
         Evaluator {
             model: self,
             values: self.data_values.clone(),
             adj: vec![0.0; self.data_values.len()],
             scratch: vec![0.0; self.scratch_total],
+            work: self.work(),
             weights: self.graph.modalities.iter().map(|m| m.weight).collect(),
             jacobian: true,
         }
@@ -173,8 +221,9 @@ impl CompiledModel {
         values: &mut [f64],
         params: &[f64],
         scratch: &mut [f64],
+        work: &mut [Work],
         want_grad: bool,
-    ) {
+    ) -> Result<(), EvalError> {
         let r = self.range(id);
         let (before, rest) = values.split_at_mut(r.start);
         let before: &[f64] = before;
@@ -189,8 +238,10 @@ impl CompiledModel {
             params,
             out,
             &mut scratch[sr],
+            &mut work[id.index()],
             want_grad,
-        );
+        )
+        .map_err(EvalError::Numerical)
     }
 }
 
@@ -219,6 +270,7 @@ pub struct Evaluator<'m> {
     values: Vec<f64>,
     adj: Vec<f64>,
     scratch: Vec<f64>,
+    work: Vec<Work>,
     weights: Vec<f64>,
     jacobian: bool,
 }
@@ -283,7 +335,14 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, false);
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                false,
+            )?;
         }
         let lp = self.target();
         if lp.is_finite() {
@@ -308,7 +367,14 @@ impl<'m> Evaluator<'m> {
         }
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, true);
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                true,
+            )?;
             self.adj[m.range(id)].fill(0.0);
         }
         let lp = self.target();
@@ -336,7 +402,7 @@ impl<'m> Evaluator<'m> {
             let get = |n: NodeId| &values[m.range(n)];
             let range = |n: NodeId| m.range(n);
             let s0 = m.scratch_offset[id.index()];
-            let scratch = &self.scratch[s0..s0 + scratch_len(&m.graph, id)];
+            let scratch = &mut self.scratch[s0..s0 + scratch_len(&m.graph, id)];
             backward_node(
                 &m.graph,
                 id,
@@ -344,6 +410,7 @@ impl<'m> Evaluator<'m> {
                 &values[r.clone()],
                 g_out,
                 scratch,
+                &mut self.work[id.index()],
                 adj_before,
                 &range,
             );
@@ -360,7 +427,14 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, false);
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                false,
+            )?;
         }
         let out = |name: &str, node: NodeId, values: &[f64]| Output {
             name: name.to_string(),
@@ -389,7 +463,14 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, false);
+            m.run_forward(
+                id,
+                &mut self.values,
+                x,
+                &mut self.scratch,
+                &mut self.work,
+                false,
+            )?;
         }
         Ok(nodes
             .iter()
@@ -404,7 +485,15 @@ impl<'m> Evaluator<'m> {
         // Bounds may depend on other latents: repeat until every bound has seen the final values.
         for _ in 0..=m.graph.latents.len() {
             for &id in &m.full_schedule {
-                m.run_forward(id, &mut self.values, &x, &mut self.scratch, false);
+                // Only the bounds matter here; a solve that fails at this partial point does not.
+                let _ = m.run_forward(
+                    id,
+                    &mut self.values,
+                    &x,
+                    &mut self.scratch,
+                    &mut self.work,
+                    false,
+                );
             }
             let mut next = x.clone();
             for l in &m.graph.latents {

@@ -2,14 +2,17 @@
 //! parameter-dependent inputs. Inputs that are data get nothing. Each input is updated by its own call,
 //! so a node that reads the same input twice (`x * x`) is handled without aliasing.
 
-use super::forward::MAX_DIST_ARGS;
+use super::forward::{rows_and_columns, MAX_DIST_ARGS};
 use super::ops;
+use super::solve::{self, Work};
+use super::sparse;
 use super::transforms;
 use crate::ir::graph::{Graph, NodeId, Op};
 use std::ops::Range;
 
 /// Adds the contributions of node `id` (adjoint `g_out`) to the adjoints of its inputs, which live in
 /// `adj` at `range(input)` (every input precedes the node, so `adj` ends before the node's own adjoint).
+/// `scratch` and `work` are what the forward pass of the same node left (a solve's factors).
 #[allow(clippy::too_many_arguments)]
 pub fn backward_node<'a>(
     g: &Graph,
@@ -17,7 +20,8 @@ pub fn backward_node<'a>(
     get: &dyn Fn(NodeId) -> &'a [f64],
     out: &[f64],
     g_out: &[f64],
-    scratch: &[f64],
+    scratch: &mut [f64],
+    work: &mut Work,
     adj: &mut [f64],
     range: &dyn Fn(NodeId) -> Range<usize>,
 ) {
@@ -34,7 +38,7 @@ pub fn backward_node<'a>(
             let x = get(inputs[0]);
             let (y, g_y, g_jac) = match &node.op {
                 Op::Constrain(..) => (out, Some(g_out), 0.0),
-                _ => (scratch, None, g_out[0]),
+                _ => (&*scratch, None, g_out[0]),
             };
             // The raw coordinates always depend on the parameters; bounds may not. One call per input.
             for k in 0..inputs.len() {
@@ -177,6 +181,52 @@ pub fn backward_node<'a>(
             for it in items {
                 if wants(*it) {
                     adj[range(*it).start] += g_out[0];
+                }
+            }
+        }
+        Op::ScatterAdd(a, m) => {
+            if wants(*a) {
+                sparse::scatter_add_grad(&g.maps[m.0 as usize], g_out, &mut adj[range(*a)]);
+            }
+        }
+        Op::SpMul(p, a, x) => {
+            let p = g.pattern(*p);
+            let k = p.columns_of(g_out.len());
+            if wants(*a) {
+                sparse::spmul_grad_values(p, get(*x), k, g_out, &mut adj[range(*a)]);
+            }
+            if wants(*x) {
+                sparse::spmul_grad_x(p, get(*a), k, g_out, &mut adj[range(*x)]);
+            }
+        }
+        // The adjoint method: lambda = A^-T xbar from the forward factors; bbar += lambda and
+        // Abar -= lambda x'.
+        Op::Solve(a, b) => {
+            let (n, k) = rows_and_columns(&g.node(*b).shape);
+            solve::dense_adjoint(n, k, g_out, scratch);
+            let lambda = solve::dense_lambda(n, scratch);
+            if wants(*a) {
+                solve::dense_grad_a(n, k, lambda, out, &mut adj[range(*a)]);
+            }
+            if wants(*b) {
+                for (d, l) in adj[range(*b)].iter_mut().zip(lambda) {
+                    *d += l;
+                }
+            }
+        }
+        Op::SparseSolve(p, a, b) => {
+            let p = g.pattern(*p);
+            let (_, k) = rows_and_columns(&g.node(*b).shape);
+            let Some(lu) = work.sparse_lu() else {
+                return;
+            };
+            let lambda = lu.adjoint(p, k, g_out);
+            if wants(*a) {
+                solve::sparse_grad_a(p, k, lambda, out, &mut adj[range(*a)]);
+            }
+            if wants(*b) {
+                for (d, l) in adj[range(*b)].iter_mut().zip(lambda) {
+                    *d += l;
                 }
             }
         }

@@ -7,6 +7,7 @@
 
 use crate::eval::dists::Family;
 use crate::eval::ops::{Binary, Reduce, Unary};
+use crate::eval::sparse::Pattern;
 use crate::span::Span;
 
 /// A handle to a node of one graph.
@@ -19,11 +20,14 @@ impl NodeId {
     }
 }
 
-/// Index into `Graph::consts` (values) or `Graph::maps` (gather index maps).
+/// Index into `Graph::consts` (values) or `Graph::maps` (gather and scatter index maps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConstId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MapId(pub u32);
+/// Index into `Graph::patterns` (the nonzero patterns of sparse matrices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PatternId(pub u32);
 
 /// How a latent's unconstrained coordinates become its constrained value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +93,15 @@ pub enum Op {
     Gather(NodeId, MapId),
     /// The inputs' elements one after another (array literals).
     Concat(Vec<NodeId>),
+    /// out[k] = sum of in[i] over the i with map[i] = k: a sparse matrix's values assembled from
+    /// (row, column, value) entries, duplicates summed.
+    ScatterAdd(NodeId, MapId),
+    /// A sparse matrix (its values, in the pattern's order) times a dense vector or row-major matrix.
+    SpMul(PatternId, NodeId, NodeId),
+    /// `solve(A, b)` for a dense square A and a vector or matrix b: LU with partial pivoting.
+    Solve(NodeId, NodeId),
+    /// `solve(A, b)` for a sparse A (its values, in the pattern's order): sparse LU.
+    SparseSolve(PatternId, NodeId, NodeId),
     /// A square matrix with the input on its diagonal.
     DiagMatrix(NodeId),
     /// Summed log density of a vectorised `~`: the variate, then the parameters in registry order.
@@ -124,10 +137,15 @@ impl Op {
             | Op::Softmax(a)
             | Op::LogSoftmax(a)
             | Op::Gather(a, _)
+            | Op::ScatterAdd(a, _)
             | Op::DiagMatrix(a) => vec![*a],
-            Op::Binary(_, a, b) | Op::MatVec(a, b) | Op::MatMul(a, b) | Op::Dot(a, b) => {
-                vec![*a, *b]
-            }
+            Op::Binary(_, a, b)
+            | Op::MatVec(a, b)
+            | Op::MatMul(a, b)
+            | Op::Dot(a, b)
+            | Op::SpMul(_, a, b)
+            | Op::Solve(a, b)
+            | Op::SparseSolve(_, a, b) => vec![*a, *b],
             Op::Select(c, a, b) => vec![*c, *a, *b],
         }
     }
@@ -164,6 +182,19 @@ impl Op {
             Op::Softmax(a) => Op::Softmax(f(*a)),
             Op::LogSoftmax(a) => Op::LogSoftmax(f(*a)),
             Op::Gather(a, m) => Op::Gather(f(*a), *m),
+            Op::ScatterAdd(a, m) => Op::ScatterAdd(f(*a), *m),
+            Op::SpMul(p, a, x) => {
+                let a = f(*a);
+                Op::SpMul(*p, a, f(*x))
+            }
+            Op::Solve(a, b) => {
+                let a = f(*a);
+                Op::Solve(a, f(*b))
+            }
+            Op::SparseSolve(p, a, b) => {
+                let a = f(*a);
+                Op::SparseSolve(*p, a, f(*b))
+            }
             Op::DiagMatrix(a) => Op::DiagMatrix(f(*a)),
             Op::Binary(b, x, y) => {
                 let x = f(*x);
@@ -250,6 +281,8 @@ pub struct Graph {
     pub spans: Vec<Span>,
     pub consts: Vec<Vec<f64>>,
     pub maps: Vec<Vec<u32>>,
+    /// Nonzero patterns of sparse matrices, fixed at compile time.
+    pub patterns: Vec<Pattern>,
     /// Terms of the log density; the target is their (weighted) sum.
     pub terms: Vec<Term>,
     pub latents: Vec<Latent>,
@@ -283,6 +316,15 @@ impl Graph {
     pub fn add_map(&mut self, map: Vec<u32>) -> MapId {
         self.maps.push(map);
         MapId(self.maps.len() as u32 - 1)
+    }
+
+    pub fn add_pattern(&mut self, p: Pattern) -> PatternId {
+        self.patterns.push(p);
+        PatternId(self.patterns.len() as u32 - 1)
+    }
+
+    pub fn pattern(&self, id: PatternId) -> &Pattern {
+        &self.patterns[id.0 as usize]
     }
 
     /// Every node an output depends on: terms, laws and latents.

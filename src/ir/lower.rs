@@ -48,8 +48,8 @@ pub(super) struct Lowerer<'m> {
     pub known: HashMap<NodeId, Vec<f64>>,
     /// Laws being lowered (a guard; the checker has already rejected cycles).
     pub in_progress: Vec<String>,
-    /// Sparse data, which cannot be compiled yet.
-    pub sparse: Vec<String>,
+    /// The pattern of every node that holds a sparse matrix's values.
+    pub sparse_of: HashMap<NodeId, PatternId>,
 }
 
 impl<'m> Lowerer<'m> {
@@ -86,7 +86,7 @@ impl<'m> Lowerer<'m> {
             scopes: vec![],
             known: HashMap::new(),
             in_progress: vec![],
-            sparse: vec![],
+            sparse_of: HashMap::new(),
         }
     }
 
@@ -119,7 +119,10 @@ impl<'m> Lowerer<'m> {
         }
         for law in self.model.laws.iter() {
             let v = self.law(&law.name)?;
-            self.g.laws.push((law.name.clone(), v.node));
+            // A sparse operator is an intermediate of the model, not a quantity to report.
+            if self.pattern_of(&v).is_none() {
+                self.g.laws.push((law.name.clone(), v.node));
+            }
         }
         self.modalities()?;
         self.g.dim = self.g.latents.iter().map(|l| l.free).sum();
@@ -129,9 +132,22 @@ impl<'m> Lowerer<'m> {
     fn lower_data(&mut self) {
         for (i, d) in self.model.data.iter().enumerate() {
             let value = &self.data.values[i];
-            if value.sparse.is_some() {
-                // Sparse operators arrive with the field features; until then a use is reported.
-                self.sparse.push(d.name.clone());
+            if let Some(m) = &value.sparse {
+                // A sparse matrix: its values in row order, beside its pattern.
+                self.g.consts.push(m.values.clone());
+                let id = ConstId(self.g.consts.len() as u32 - 1);
+                let node = self
+                    .g
+                    .push(Op::Data(d.name.clone(), id), vec![m.values.len()], d.span);
+                self.known.insert(node, m.values.clone());
+                let pid = self.g.add_pattern(crate::eval::sparse::Pattern {
+                    rows: m.rows,
+                    cols: m.cols,
+                    row_start: m.row_start.clone(),
+                    col_index: m.col_index.clone(),
+                });
+                let v = self.sparse_val(node, pid);
+                self.globals.insert(d.name.clone(), v);
                 continue;
             }
             self.g.consts.push(value.values.clone());
@@ -140,11 +156,7 @@ impl<'m> Lowerer<'m> {
                 .g
                 .push(Op::Data(d.name.clone(), id), value.shape.clone(), d.span);
             self.known.insert(node, value.values.clone());
-            let form = if value.sparse.is_some() {
-                Form::Sparse
-            } else {
-                d.ty.form
-            };
+            let form = d.ty.form;
             let int = d.ty.elem == crate::check::Elem::Int;
             self.globals.insert(
                 d.name.clone(),
@@ -277,7 +289,7 @@ impl<'m> Lowerer<'m> {
         }
         self.in_progress.push(name.to_string());
         let saved = std::mem::take(&mut self.scopes);
-        let v = self.expr(&law.value);
+        let v = self.expr_any(&law.value);
         self.scopes = saved;
         self.in_progress.pop();
         let v = v?;
@@ -316,7 +328,7 @@ impl<'m> Lowerer<'m> {
             for s in &m.stmts {
                 match s {
                     ModalityStmt::Let(l) => {
-                        let v = self.expr(&l.value)?;
+                        let v = self.expr_any(&l.value)?;
                         self.scopes
                             .last_mut()
                             .expect("scope")

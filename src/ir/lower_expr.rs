@@ -43,7 +43,14 @@ impl<'m> Lowerer<'m> {
         self.val(node, form, int, per_element)
     }
 
+    /// An expression's value, as a dense array: a sparse matrix is expanded (`lower_sparse`).
     pub(super) fn expr(&mut self, e: &Expr) -> R<Val> {
+        let v = self.expr_any(e)?;
+        self.densify(v, e.span)
+    }
+
+    /// An expression's value, sparse matrices kept sparse: for the sites that know them.
+    pub(super) fn expr_any(&mut self, e: &Expr) -> R<Val> {
         match &e.kind {
             ExprKind::Int(v) => {
                 let n = self.g.add_const(vec![*v as f64], vec![], e.span);
@@ -61,11 +68,26 @@ impl<'m> Lowerer<'m> {
                 Ok(Val { node: n, ..a })
             }
             ExprKind::Binary(op, a, b) => {
-                let (a, b) = (self.expr(a)?, self.expr(b)?);
+                let (a, b) = (self.expr_any(a)?, self.expr_any(b)?);
+                match (self.pattern_of(&a), self.pattern_of(&b)) {
+                    (Some(pa), Some(pb)) if matches!(op, BinOp::Add | BinOp::Sub) => {
+                        return Ok(self.sparse_add(a, pa, b, pb, *op == BinOp::Sub, e.span));
+                    }
+                    (Some(pa), _) if *op == BinOp::Mul && !self.shape(b.node).is_empty() => {
+                        let b = self.densify(b, e.span)?;
+                        return self.sparse_product(a, pa, b, e.span);
+                    }
+                    _ => {}
+                }
+                let a = self.densify(a, e.span)?;
+                let b = self.densify(b, e.span)?;
                 self.binary(*op, a, b, e.span)
             }
             ExprKind::Transpose(a) => {
-                let a = self.expr(a)?;
+                let a = self.expr_any(a)?;
+                if let Some(pid) = self.pattern_of(&a) {
+                    return self.sparse_transpose(a, pid, e.span);
+                }
                 self.no_per_element(&a, "a transpose", e.span)?;
                 let s = self.shape(a.node);
                 let (r, c) = (s[0], s[1]);
@@ -124,13 +146,6 @@ impl<'m> Lowerer<'m> {
         if let Some(v) = self.globals.get(n) {
             return Ok(*v);
         }
-        if self.sparse.iter().any(|s| s == n) {
-            return Err(Diagnostic::error(
-                span,
-                format!("the sparse matrix `{n}` cannot be compiled yet"),
-            )
-            .with_label("sparse operators are not yet available in this version of mmi"));
-        }
         if self.latent_decls.contains_key(n) {
             return self.latent(n);
         }
@@ -167,13 +182,6 @@ impl<'m> Lowerer<'m> {
         let (sa, sb) = (self.shape(a.node), self.shape(b.node));
         let per = a.per_element || b.per_element;
         if op == BinOp::Mul && matches!(a.form, Form::Matrix | Form::Sparse) && !sb.is_empty() {
-            if a.form == Form::Sparse {
-                return Err(Diagnostic::error(
-                    span,
-                    "sparse matrix products cannot be compiled yet",
-                )
-                .with_label("not yet available in this version of mmi"));
-            }
             self.no_per_element(&a, "a matrix product", span)?;
             self.no_per_element(&b, "a matrix product", span)?;
             let rows = sa[0];
@@ -275,7 +283,7 @@ impl<'m> Lowerer<'m> {
     }
 
     /// Integer values (indices, bounds) of a data-only node.
-    fn ints_of(&mut self, node: NodeId, span: Span) -> R<Vec<i64>> {
+    pub(super) fn ints_of(&mut self, node: NodeId, span: Span) -> R<Vec<i64>> {
         Ok(self
             .value_of(node, span)?
             .iter()
@@ -553,7 +561,7 @@ impl<'m> Lowerer<'m> {
                         next - 1
                     }
                 };
-                bound[slot] = Some(self.expr(&a.value)?);
+                bound[slot] = Some(self.expr_any(&a.value)?);
             }
             let frame: Vec<(String, Val)> = def
                 .params
@@ -575,6 +583,7 @@ impl<'m> Lowerer<'m> {
         let spec = functions::lookup(&func.name).expect("the checker resolved every call");
         let mut pos: Vec<&Expr> = vec![];
         let mut axis = None;
+        let mut spacing = None;
         for a in args {
             match &a.name {
                 None => pos.push(&a.value),
@@ -583,12 +592,19 @@ impl<'m> Lowerer<'m> {
                         axis = Some(k as usize - 1);
                     }
                 }
+                Some(n) if n.name == "spacing" => spacing = Some(&a.value),
                 Some(_) => {}
             }
         }
         let span = e.span;
         match spec.rule {
-            Rule::SolveOde | Rule::Solve => Err(Diagnostic::error(
+            Rule::Solve => self.solve_call(&pos, span),
+            Rule::Sparse => self.sparse_call(&pos, span),
+            Rule::Interp => self.interp_call(&pos, span),
+            Rule::Grad => self.grad_call(&pos, axis, spacing, span),
+            Rule::Laplacian => self.laplacian_call(&pos, spacing, span),
+            Rule::Convolve => self.convolve_call(&pos, span),
+            Rule::SolveOde => Err(Diagnostic::error(
                 func.span,
                 format!("`{}` cannot be compiled yet", spec.name),
             )
@@ -735,8 +751,11 @@ impl<'m> Lowerer<'m> {
                 self.map2(Binary::Add, a, scaled, span)
             }
             Rule::Size => {
-                let a = self.expr(pos[0])?;
-                let len: usize = self.shape(a.node).iter().product();
+                let a = self.expr_any(pos[0])?;
+                let len: usize = match self.pattern_of(&a) {
+                    Some(p) => self.g.pattern(p).rows * self.g.pattern(p).cols,
+                    None => self.shape(a.node).iter().product(),
+                };
                 let n = self.g.add_const(vec![len as f64], vec![], span);
                 Ok(self.plain(n, true, false))
             }

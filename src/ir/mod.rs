@@ -4,6 +4,8 @@
 pub mod graph;
 mod lower;
 mod lower_expr;
+mod lower_fields;
+mod lower_sparse;
 pub mod print;
 pub mod validate;
 

@@ -8,6 +8,11 @@ pub fn print(g: &Graph) -> String {
     let mut out = String::new();
     let id = |n: &super::graph::NodeId| format!("%{}", n.0);
     let list = |v: &[super::graph::NodeId]| v.iter().map(id).collect::<Vec<_>>().join(", ");
+    // A pattern is shown by its number, size and count of stored entries.
+    let pattern = |p: &super::graph::PatternId| {
+        let q = g.pattern(*p);
+        format!("pattern#{} {}x{} nnz {}", p.0, q.rows, q.cols, q.nnz())
+    };
     for (i, node) in g.nodes.iter().enumerate() {
         let op = match &node.op {
             Op::Data(name, _) => format!("data {name}"),
@@ -58,6 +63,12 @@ pub fn print(g: &Graph) -> String {
                     id(&args[0]),
                     list(&args[1..])
                 )
+            }
+            Op::ScatterAdd(a, m) => format!("scatter_add({}, map#{})", id(a), m.0),
+            Op::SpMul(p, a, x) => format!("spmul({}, {}, {})", pattern(p), id(a), id(x)),
+            Op::Solve(a, b) => format!("solve({}, {})", id(a), id(b)),
+            Op::SparseSolve(p, a, b) => {
+                format!("sparse_solve({}, {}, {})", pattern(p), id(a), id(b))
             }
         };
         let shape: Vec<String> = node.shape.iter().map(|d| d.to_string()).collect();

@@ -46,6 +46,38 @@ pub fn validate(g: &Graph) -> Result<(), String> {
                     return Err(format!("node %{i}: gather map does not fit"));
                 }
             }
+            Op::ScatterAdd(a, m) => {
+                let map = g
+                    .maps
+                    .get(m.0 as usize)
+                    .ok_or(format!("node %{i}: map out of range"))?;
+                let src = g.nodes[a.index()].len();
+                if map.len() != src || map.iter().any(|&k| k as usize >= node.len()) {
+                    return Err(format!("node %{i}: scatter map does not fit"));
+                }
+            }
+            Op::SpMul(p, a, x) | Op::SparseSolve(p, a, x) => {
+                let p = g
+                    .patterns
+                    .get(p.0 as usize)
+                    .ok_or(format!("node %{i}: pattern out of range"))?;
+                let (nnz, xlen) = (g.nodes[a.index()].len(), g.nodes[x.index()].len());
+                let solve = matches!(node.op, Op::SparseSolve(..));
+                let k = p.columns_of(node.len());
+                if nnz != p.nnz()
+                    || (p.rows > 0 && xlen != p.cols * k)
+                    || node.len() != p.rows * k
+                    || (solve && p.rows != p.cols)
+                {
+                    return Err(format!("node %{i}: sparse operands do not fit"));
+                }
+            }
+            Op::Solve(a, b) => {
+                let (sa, lb) = (&g.nodes[a.index()].shape, g.nodes[b.index()].len());
+                if sa.len() != 2 || sa[0] != sa[1] || lb != node.len() {
+                    return Err(format!("node %{i}: solve operands do not fit"));
+                }
+            }
             Op::Binary(_, a, b) => {
                 for x in [a, b] {
                     let l = g.nodes[x.index()].len();

@@ -36,8 +36,18 @@ pub enum Rule {
     DiagMatrix,
     /// `diagonal(A)`.
     Diagonal,
-    /// `solve(A, b)`: a linear solve.
+    /// `solve(A, b)`: a linear solve, A dense or sparse.
     Solve,
+    /// `sparse(rows, cols, values, r, c)`: a sparse matrix assembled from entries.
+    Sparse,
+    /// `interp(T, xs, ...)`: linear interpolation of a grid at data points, one coordinate per axis.
+    Interp,
+    /// `grad(x, axis = k)`: finite differences along an axis, same shape.
+    Grad,
+    /// `laplacian(x)`: the grid Laplacian with zero-flux boundaries, same shape.
+    Laplacian,
+    /// `convolve(x, kernel)`: convolution with a data kernel, same shape, zero padding.
+    Convolve,
     /// `solve_ode(system, init, t0, times, params...)`.
     SolveOde,
 }
@@ -75,6 +85,8 @@ const fn f(
 
 const AXIS: &[&str] = &["axis"];
 const ODE_OPTIONS: &[&str] = &["rtol", "atol", "max_steps"];
+const GRAD_OPTIONS: &[&str] = &["axis", "spacing"];
+const SPACING: &[&str] = &["spacing"];
 
 pub const FUNCTIONS: &[FnSpec] = &[
     map1("exp"),
@@ -138,6 +150,11 @@ pub const FUNCTIONS: &[FnSpec] = &[
     f("diag_matrix", 1, 1, &[], Rule::DiagMatrix),
     f("diagonal", 1, 1, &[], Rule::Diagonal),
     f("solve", 2, 2, &[], Rule::Solve),
+    f("sparse", 5, 5, &[], Rule::Sparse),
+    f("interp", 2, 4, &[], Rule::Interp),
+    f("grad", 1, 1, GRAD_OPTIONS, Rule::Grad),
+    f("laplacian", 1, 1, SPACING, Rule::Laplacian),
+    f("convolve", 2, 2, &[], Rule::Convolve),
     f("solve_ode", 4, usize::MAX, ODE_OPTIONS, Rule::SolveOde),
     f(
         "solve_ode_stiff",

@@ -31,6 +31,10 @@ pub fn eliminate_common_subexpressions(mut g: Graph) -> Graph {
                 Op::Gather(*a, crate::ir::graph::MapId(0)),
                 g.maps[m.0 as usize].iter().map(|&v| v as u64).collect(),
             ),
+            Op::ScatterAdd(a, m) => (
+                Op::ScatterAdd(*a, crate::ir::graph::MapId(0)),
+                g.maps[m.0 as usize].iter().map(|&v| v as u64).collect(),
+            ),
             _ => (op, vec![]),
         };
         let key = Key {

@@ -23,6 +23,8 @@ pub fn remove_dead_nodes(g: Graph) -> Graph {
         latents: g.latents.clone(),
         laws: g.laws.clone(),
         modalities: g.modalities.clone(),
+        // Patterns are few and small beside the values: kept whole, so their numbers stay.
+        patterns: g.patterns.clone(),
         dim: g.dim,
         ..Graph::default()
     };
@@ -41,7 +43,7 @@ pub fn remove_dead_nodes(g: Graph) -> Graph {
                     ConstId(out.consts.len() as u32 - 1)
                 });
             }
-            Op::Gather(_, m) => {
+            Op::Gather(_, m) | Op::ScatterAdd(_, m) => {
                 let k = m.0 as usize;
                 *m = *map_id[k].get_or_insert_with(|| {
                     out.maps.push(g.maps[k].clone());
