@@ -5,6 +5,7 @@
 //! allocates except `eval_data_node`, which runs at compile time.
 
 use super::dists::{self, Family};
+use super::fields::FieldKind;
 use super::ops;
 use super::transforms;
 use crate::ir::graph::{Graph, NodeId, Op, Transform};
@@ -18,6 +19,11 @@ pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
     match &g.node(id).op {
         Op::Lpdf { args, .. } => args.iter().map(|a| g.node(*a).len()).sum(),
         Op::LogJacobian(_, inputs) => constrained_len(g, inputs[0], &g.node(id).op),
+        Op::FieldPrior { field, args, .. } => {
+            let lens: Vec<usize> = args.iter().map(|a| g.node(*a).len()).collect();
+            g.field(*field).prior_scratch_len(&lens)
+        }
+        Op::FieldWhiten { field, .. } => g.field(*field).whiten_scratch_len(),
         _ => 0,
     }
 }
@@ -114,7 +120,42 @@ pub fn forward_node<'a>(
             );
         }
         Op::AddScalars(items) => out[0] = items.iter().map(|i| get(*i)[0]).sum(),
+        Op::FieldPrior {
+            field,
+            args,
+            normalised,
+        } => {
+            let spec = g.field(*field);
+            let vals = field_args(args, get);
+            // The log-determinant depends on range and sd (the last two arguments; sd alone for a
+            // random walk).
+            let hypers = match spec.kind {
+                FieldKind::Matern { .. } => &args[2..],
+                FieldKind::RandomWalk { .. } => &args[1..],
+            };
+            let hyper_live = hypers.iter().any(|a| g.node(*a).param);
+            out[0] = spec.log_density(
+                &vals[..args.len()],
+                *normalised,
+                hyper_live,
+                scratch,
+                want_grad,
+            );
+        }
+        Op::FieldWhiten { field, args } => {
+            let vals = field_args(args, get);
+            g.field(*field).whiten(&vals, out, scratch);
+        }
     }
+}
+
+/// A field node's argument values (at most four: field, mean, range, sd).
+pub fn field_args<'a>(args: &[NodeId], get: &dyn Fn(NodeId) -> &'a [f64]) -> [&'a [f64]; 4] {
+    let mut vals: [&[f64]; 4] = [&[]; 4];
+    for (k, a) in args.iter().take(4).enumerate() {
+        vals[k] = get(*a);
+    }
+    vals
 }
 
 #[allow(clippy::too_many_arguments)]

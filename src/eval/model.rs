@@ -336,7 +336,7 @@ impl<'m> Evaluator<'m> {
             let get = |n: NodeId| &values[m.range(n)];
             let range = |n: NodeId| m.range(n);
             let s0 = m.scratch_offset[id.index()];
-            let scratch = &self.scratch[s0..s0 + scratch_len(&m.graph, id)];
+            let scratch = &mut self.scratch[s0..s0 + scratch_len(&m.graph, id)];
             backward_node(
                 &m.graph,
                 id,
@@ -429,6 +429,21 @@ impl<'m> Evaluator<'m> {
                             .collect();
                         transforms::unconstrain(*t, given, &bounds, target)
                             .map_err(|e| format!("latent `{}`: {e}", l.name))?;
+                    }
+                    // A whitened field's coordinates are the white noise that gives these values.
+                    Op::FieldWhiten { field, args } => {
+                        let v = |k: usize| &self.values[m.range(args[k])];
+                        let z = m
+                            .graph
+                            .field(*field)
+                            .unwhiten(given, v(1), v(2), v(3)[0])
+                            .ok_or_else(|| {
+                                format!(
+                                    "latent `{}`: the range and sd of its prior must be positive",
+                                    l.name
+                                )
+                            })?;
+                        target.copy_from_slice(&z);
                     }
                     _ => target.copy_from_slice(given),
                 }

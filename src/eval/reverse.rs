@@ -17,7 +17,7 @@ pub fn backward_node<'a>(
     get: &dyn Fn(NodeId) -> &'a [f64],
     out: &[f64],
     g_out: &[f64],
-    scratch: &[f64],
+    scratch: &mut [f64],
     adj: &mut [f64],
     range: &dyn Fn(NodeId) -> Range<usize>,
 ) {
@@ -34,7 +34,7 @@ pub fn backward_node<'a>(
             let x = get(inputs[0]);
             let (y, g_y, g_jac) = match &node.op {
                 Op::Constrain(..) => (out, Some(g_out), 0.0),
-                _ => (scratch, None, g_out[0]),
+                _ => (&*scratch, None, g_out[0]),
             };
             // The raw coordinates always depend on the parameters; bounds may not. One call per input.
             for k in 0..inputs.len() {
@@ -175,6 +175,19 @@ pub fn backward_node<'a>(
             for it in items {
                 if wants(*it) {
                     adj[range(*it).start] += g_out[0];
+                }
+            }
+        }
+        // Like `Lpdf`: the forward pass left each argument's gradient in scratch.
+        Op::FieldPrior { args, .. } => scatter(g, args, scratch, g_out[0], adj, range),
+        Op::FieldWhiten { field, args } => {
+            let spec = g.field(*field);
+            let vals = super::forward::field_args(args, get);
+            spec.whiten_adjoint(g_out, scratch);
+            // One call per input, so the same node given twice is handled without aliasing.
+            for (k, a) in args.iter().enumerate() {
+                if wants(*a) {
+                    spec.whiten_grad(k, &vals, g_out, scratch, &mut adj[range(*a)]);
                 }
             }
         }

@@ -24,6 +24,7 @@ pub fn remove_dead_nodes(g: Graph) -> Graph {
         laws: g.laws.clone(),
         modalities: g.modalities.clone(),
         dim: g.dim,
+        fields: g.fields.clone(),
         ..Graph::default()
     };
     let mut const_id: Vec<Option<ConstId>> = vec![None; g.consts.len()];
