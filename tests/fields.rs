@@ -91,7 +91,7 @@ fn wiggle(n: usize, seed: f64) -> Vec<f64> {
 /// The spectral log density and every argument's gradient ([x, mean, range, sd] end to end).
 fn spectral(spec: &FieldSpec, args: &[&[f64]]) -> (f64, Vec<f64>) {
     let lens: Vec<usize> = args.iter().map(|a| a.len()).collect();
-    let mut scratch = vec![0.0; spec.prior_scratch_len(&lens)];
+    let mut scratch = vec![0.0; spec.prior_scratch_len(lens.iter().sum())];
     let lp = spec.log_density(args, true, true, &mut scratch, true);
     let grads = scratch[..lens.iter().sum::<usize>()].to_vec();
     // A second call reuses the cached spectrum and must agree.
@@ -111,7 +111,7 @@ fn finite_differences(spec: &FieldSpec, args: &[Vec<f64>]) -> Vec<f64> {
                 a[k][i] += delta;
                 let refs: Vec<&[f64]> = a.iter().map(|v| v.as_slice()).collect();
                 let lens: Vec<usize> = refs.iter().map(|r| r.len()).collect();
-                let mut scratch = vec![0.0; spec.prior_scratch_len(&lens)];
+                let mut scratch = vec![0.0; spec.prior_scratch_len(lens.iter().sum())];
                 spec.log_density(&refs, true, true, &mut scratch, false)
             };
             out.push((at(h) - at(-h)) / (2.0 * h));

@@ -211,10 +211,9 @@ impl FieldSpec {
         3 * self.len() + KEY + self.work
     }
 
-    /// Scratch of a log-density node with arguments of these lengths: each argument's gradient, then
-    /// (Matérn) the spectral work.
-    pub fn prior_scratch_len(&self, arg_lens: &[usize]) -> usize {
-        let grads: usize = arg_lens.iter().sum();
+    /// Scratch of a log-density node whose arguments hold `grads` numbers together: each argument's
+    /// gradient, then (Matérn) the spectral work.
+    pub fn prior_scratch_len(&self, grads: usize) -> usize {
         match self.kind {
             FieldKind::Matern { .. } => grads + self.spectral_len(),
             FieldKind::RandomWalk { .. } => grads,

@@ -20,8 +20,8 @@ pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
         Op::Lpdf { args, .. } => args.iter().map(|a| g.node(*a).len()).sum(),
         Op::LogJacobian(_, inputs) => constrained_len(g, inputs[0], &g.node(id).op),
         Op::FieldPrior { field, args, .. } => {
-            let lens: Vec<usize> = args.iter().map(|a| g.node(*a).len()).collect();
-            g.field(*field).prior_scratch_len(&lens)
+            let grads = args.iter().map(|a| g.node(*a).len()).sum();
+            g.field(*field).prior_scratch_len(grads)
         }
         Op::FieldWhiten { field, .. } => g.field(*field).whiten_scratch_len(),
         _ => 0,
