@@ -92,10 +92,10 @@ fn wiggle(n: usize, seed: f64) -> Vec<f64> {
 fn spectral(spec: &FieldSpec, args: &[&[f64]]) -> (f64, Vec<f64>) {
     let lens: Vec<usize> = args.iter().map(|a| a.len()).collect();
     let mut scratch = vec![0.0; spec.prior_scratch_len(lens.iter().sum())];
-    let lp = spec.log_density(args, true, true, &mut scratch, true);
+    let lp = spec.log_density(args, true, true, &mut scratch, [true; 4]);
     let grads = scratch[..lens.iter().sum::<usize>()].to_vec();
     // A second call reuses the cached spectrum and must agree.
-    let again = spec.log_density(args, true, true, &mut scratch, false);
+    let again = spec.log_density(args, true, true, &mut scratch, [false; 4]);
     assert_eq!(lp, again, "the cached spectrum changes the value");
     (lp, grads)
 }
@@ -112,7 +112,7 @@ fn finite_differences(spec: &FieldSpec, args: &[Vec<f64>]) -> Vec<f64> {
                 let refs: Vec<&[f64]> = a.iter().map(|v| v.as_slice()).collect();
                 let lens: Vec<usize> = refs.iter().map(|r| r.len()).collect();
                 let mut scratch = vec![0.0; spec.prior_scratch_len(lens.iter().sum())];
-                spec.log_density(&refs, true, true, &mut scratch, false)
+                spec.log_density(&refs, true, true, &mut scratch, [false; 4])
             };
             out.push((at(h) - at(-h)) / (2.0 * h));
         }

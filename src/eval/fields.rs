@@ -112,6 +112,8 @@ impl PartialEq for FieldSpec {
 }
 
 const KEY: usize = 6;
+/// Lines transformed together along a strided axis (two cache lines of f64 wide).
+const BLOCK: usize = 16;
 
 impl FieldSpec {
     /// A field of this shape (rank 1 to 3), spacing and boundary per axis.
@@ -143,12 +145,12 @@ impl FieldSpec {
             match b[p] {
                 Boundary::Neumann => {
                     let plan = dct.plan_dct2(n);
-                    work = work.max(n + plan.get_scratch_len());
+                    work = work.max(BLOCK * n + plan.get_scratch_len());
                     AxisPlan::Cosine(plan)
                 }
                 Boundary::Periodic => {
                     let plan = fft.plan_fft_forward(n);
-                    work = work.max(n + 2 * (n / 2 + 1) + 2 * plan.get_scratch_len());
+                    work = work.max(BLOCK * n + 2 * (n / 2 + 1) + 2 * plan.get_scratch_len());
                     AxisPlan::Hartley(plan)
                 }
             }
@@ -225,7 +227,10 @@ impl FieldSpec {
         self.spectral_len() + self.len()
     }
 
-    /// The separable transform T (or its inverse) applied in place to a whole field.
+    /// The separable transform T (or its inverse) applied in place to a whole field. Lines along the
+    /// last axis are contiguous and transformed where they lie; along other axes, blocks of `BLOCK`
+    /// neighbouring lines are copied out together, so each cache line of the field is read once per
+    /// block rather than once per line.
     fn transform(&self, data: &mut [f64], inverse: bool, work: &mut [f64]) {
         for p in 0..3 {
             let len = self.dims[p];
@@ -234,20 +239,31 @@ impl FieldSpec {
             }
             let stride: usize = self.dims[p + 1..].iter().product();
             let outer: usize = self.dims[..p].iter().product();
-            let (line, scratch) = work.split_at_mut(len);
+            if stride == 1 {
+                for line in data.chunks_exact_mut(len) {
+                    self.line(p, line, inverse, work);
+                }
+                continue;
+            }
+            let (block, scratch) = work.split_at_mut(BLOCK * len);
             for o in 0..outer {
-                for i in 0..stride {
-                    let start = o * len * stride + i;
-                    if stride == 1 {
-                        self.line(p, &mut data[start..start + len], inverse, scratch);
-                        continue;
+                let base = o * len * stride;
+                for i0 in (0..stride).step_by(BLOCK) {
+                    let b = BLOCK.min(stride - i0);
+                    for j in 0..len {
+                        let row = &data[base + j * stride + i0..base + j * stride + i0 + b];
+                        for (t, v) in row.iter().enumerate() {
+                            block[t * len + j] = *v;
+                        }
                     }
-                    for (j, l) in line.iter_mut().enumerate() {
-                        *l = data[start + j * stride];
+                    for line in block[..b * len].chunks_exact_mut(len) {
+                        self.line(p, line, inverse, scratch);
                     }
-                    self.line(p, line, inverse, scratch);
-                    for (j, l) in line.iter().enumerate() {
-                        data[start + j * stride] = *l;
+                    for j in 0..len {
+                        let row = &mut data[base + j * stride + i0..base + j * stride + i0 + b];
+                        for (t, v) in row.iter_mut().enumerate() {
+                            *v = block[t * len + j];
+                        }
                     }
                 }
             }
@@ -397,23 +413,22 @@ impl FieldSpec {
     }
 
     /// The log density of the field prior and (when `grads` is given) its gradient with respect to
-    /// every argument, written into `grads` laid end to end in argument order. Matérn arguments are
-    /// [x, mean, range, sd]; random-walk arguments [x, sd]. `hyper_live` keeps the terms that depend
-    /// on the hyperparameters (needed when any of them is a latent), `normalised` the -r/2 log(2 pi).
+    /// the arguments flagged in `want`, written into the start of `scratch`, laid end to end in
+    /// argument order. Matérn arguments are [x, mean, range, sd]; random-walk arguments [x, sd].
+    /// `hyper_live` keeps the terms that depend on the hyperparameters (needed when any of them is a
+    /// latent), `normalised` the -r/2 log(2 pi).
     pub fn log_density(
         &self,
         args: &[&[f64]],
         normalised: bool,
         hyper_live: bool,
         scratch: &mut [f64],
-        want_grad: bool,
+        want: [bool; 4],
     ) -> f64 {
         match self.kind {
-            FieldKind::Matern { .. } => {
-                self.matern(args, normalised, hyper_live, scratch, want_grad)
-            }
+            FieldKind::Matern { .. } => self.matern(args, normalised, hyper_live, scratch, want),
             FieldKind::RandomWalk { order } => {
-                self.random_walk(order, args, normalised, hyper_live, scratch, want_grad)
+                self.random_walk(order, args, normalised, hyper_live, scratch, want)
             }
         }
     }
@@ -424,7 +439,7 @@ impl FieldSpec {
         normalised: bool,
         hyper_live: bool,
         scratch: &mut [f64],
-        want_grad: bool,
+        want: [bool; 4],
     ) -> f64 {
         let (x, mean, range, sd) = (args[0], args[1], args[2], args[3][0]);
         let n = self.len();
@@ -446,8 +461,10 @@ impl FieldSpec {
         let (s_sum, a_sum) = (key[4], key[5]);
         let (_, alpha) = self.nu_alpha();
         let lm = mean.len();
-        for i in 0..n {
-            y[i] = x[i] - mean[i % lm];
+        for (yc, xc) in y.chunks_exact_mut(lm).zip(x.chunks_exact(lm)) {
+            for ((y, x), m) in yc.iter_mut().zip(xc).zip(mean) {
+                *y = x - m;
+            }
         }
         self.transform(y, false, work);
         let b: f64 = y.iter().zip(pw.iter()).map(|(v, p)| p * v * v).sum();
@@ -459,26 +476,33 @@ impl FieldSpec {
         if normalised {
             lp -= 0.5 * nf * (2.0 * PI).ln();
         }
-        if !want_grad {
-            return lp;
-        }
         let (gx, rest) = grads.split_at_mut(n);
         let (gm, rest) = rest.split_at_mut(lm);
         let (gr, gs) = rest.split_at_mut(range.len());
-        gs[0] = (c * b - nf) / sd;
-        gr.fill(0.0);
-        let dw = self.per_axis(|k| {
-            let (m, p, v) = (mu[k], pw[k], y[k]);
-            0.5 * alpha / m * (1.0 - c * p * v * v + (c * b - nf) / (s_sum * p))
-        });
-        self.range_grad(range, dw, gr);
-        for k in 0..n {
-            gx[k] = -c * pw[k] * y[k];
+        if want[3] {
+            gs[0] = (c * b - nf) / sd;
         }
-        self.transform(gx, true, work);
-        gm.fill(0.0);
-        for i in 0..n {
-            gm[i % lm] -= gx[i];
+        if want[2] {
+            gr.fill(0.0);
+            let dw = self.per_axis(|k| {
+                let (m, p, v) = (mu[k], pw[k], y[k]);
+                0.5 * alpha / m * (1.0 - c * p * v * v + (c * b - nf) / (s_sum * p))
+            });
+            self.range_grad(range, dw, gr);
+        }
+        if want[0] || want[1] {
+            for k in 0..n {
+                gx[k] = -c * pw[k] * y[k];
+            }
+            self.transform(gx, true, work);
+        }
+        if want[1] {
+            gm.fill(0.0);
+            for gc in gx.chunks_exact(lm) {
+                for (m, g) in gm.iter_mut().zip(gc) {
+                    *m -= g;
+                }
+            }
         }
         lp
     }
@@ -490,9 +514,10 @@ impl FieldSpec {
         normalised: bool,
         hyper_live: bool,
         scratch: &mut [f64],
-        want_grad: bool,
+        want: [bool; 4],
     ) -> f64 {
         let (x, sd) = (args[0], args[1][0]);
+        let want_grad = want[0];
         if !(sd > 0.0 && sd.is_finite()) {
             return f64::NEG_INFINITY;
         }
@@ -552,7 +577,7 @@ impl FieldSpec {
         if normalised {
             lp -= 0.5 * r * (2.0 * PI).ln();
         }
-        if want_grad {
+        if want[1] {
             gs[0] = (q * inv - r) / sd;
         }
         lp
@@ -581,9 +606,10 @@ impl FieldSpec {
         }
         out.copy_from_slice(y);
         self.transform(out, true, work);
-        let lm = mean.len();
-        for (i, v) in out.iter_mut().enumerate() {
-            *v += mean[i % lm];
+        for oc in out.chunks_exact_mut(mean.len()) {
+            for (v, m) in oc.iter_mut().zip(mean) {
+                *v += m;
+            }
         }
         true
     }
@@ -623,9 +649,10 @@ impl FieldSpec {
                 }
             }
             1 => {
-                let lm = target.len();
-                for (i, g) in g_out.iter().enumerate() {
-                    target[i % lm] += g;
+                for gc in g_out.chunks_exact(target.len()) {
+                    for (t, g) in target.iter_mut().zip(gc) {
+                        *t += g;
+                    }
                 }
             }
             2 => {

@@ -134,13 +134,12 @@ pub fn forward_node<'a>(
                 FieldKind::RandomWalk { .. } => &args[1..],
             };
             let hyper_live = hypers.iter().any(|a| g.node(*a).param);
-            out[0] = spec.log_density(
-                &vals[..args.len()],
-                *normalised,
-                hyper_live,
-                scratch,
-                want_grad,
-            );
+            // Gradients only for the arguments that depend on the latents.
+            let mut want = [false; 4];
+            for (w, a) in want.iter_mut().zip(args) {
+                *w = want_grad && g.node(*a).param;
+            }
+            out[0] = spec.log_density(&vals[..args.len()], *normalised, hyper_live, scratch, want);
         }
         Op::FieldWhiten { field, args } => {
             let vals = field_args(args, get);
