@@ -48,7 +48,10 @@ fn compile(source: &str, json: &str) -> mmi::eval::CompiledModel {
 }
 
 fn gradient_timing() {
-    for (what, range) in [("latent range and sd", "rho"), ("data range, latent sd", "20")] {
+    for (what, range) in [
+        ("latent range and sd", "rho"),
+        ("data range, latent sd", "20"),
+    ] {
         let source = format!(
             "latent {{
   rho: real > 0 ~ lognormal(log(20), 0.5)
@@ -101,7 +104,8 @@ fn map_timing() {
         iy.join(","),
         y.join(",")
     );
-    let source = "data { nx: int > 0, ny: int > 0, k: int > 0, ix: int[k], iy: int[k], y: vector[k] }
+    let source =
+        "data { nx: int > 0, ny: int > 0, k: int > 0, ix: int[k], iy: int[k], y: vector[k] }
 latent { f: field[nx, ny] ~ matern(nu = 1, range = 40, sd = 1) }
 modality pixels { y ~ normal(f[ix, iy], 0.2) }";
     let start = Instant::now();

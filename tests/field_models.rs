@@ -204,7 +204,10 @@ modality m {{ y ~ normal(f[1, 1], 1) }}"
     let matern = kd * bessel_k(1.0, kd);
     assert!((matern - 0.139).abs() < 1e-3, "Matérn correlation {matern}");
     let gap = (corr_grid - matern).abs();
-    assert!(gap < 0.02, "the grid's correlation {corr_grid} is far from Matérn's {matern}");
+    assert!(
+        gap < 0.02,
+        "the grid's correlation {corr_grid} is far from Matérn's {matern}"
+    );
     assert!(
         (corr_hat - matern).abs() < 4.0 * corr_se + gap,
         "lag-{range} correlation {corr_hat}, Matérn {matern} (grid {corr_grid}), se {corr_se}"

@@ -25,7 +25,11 @@ fn diff1(n: usize, order: usize, b: Boundary) -> DMatrix<f64> {
         Neumann => n.saturating_sub(order),
     };
     let mut d = DMatrix::zeros(rows, n);
-    let stencil: &[f64] = if order == 1 { &[-1.0, 1.0] } else { &[1.0, -2.0, 1.0] };
+    let stencil: &[f64] = if order == 1 {
+        &[-1.0, 1.0]
+    } else {
+        &[1.0, -2.0, 1.0]
+    };
     for r in 0..rows {
         for (j, s) in stencil.iter().enumerate() {
             d[(r, (r + j) % n)] += s;
@@ -123,7 +127,10 @@ fn finite_differences(spec: &FieldSpec, args: &[Vec<f64>]) -> Vec<f64> {
 fn assert_grads(name: &str, analytic: &[f64], fd: &[f64]) {
     for (i, (a, f)) in analytic.iter().zip(fd).enumerate() {
         let err = (a - f).abs() / (1.0 + f.abs());
-        assert!(err < 2e-6, "{name}: gradient {i}: analytic {a}, finite difference {f}");
+        assert!(
+            err < 2e-6,
+            "{name}: gradient {i}: analytic {a}, finite difference {f}"
+        );
     }
 }
 
@@ -147,9 +154,24 @@ fn cases() -> Vec<Case> {
         c(&[5, 6], &[1.0, 2.0], &[Neumann, Neumann], 1.0),
         c(&[4, 5], &[1.0, 1.0], &[Periodic, Neumann], 0.7), // alpha = 1.7
         c(&[6, 6], &[1.5, 1.5], &[Periodic, Periodic], 2.5),
-        c(&[3, 4, 5], &[2.0, 1.0, 0.5], &[Neumann, Neumann, Neumann], 0.5),
-        c(&[2, 3, 4], &[1.0, 1.0, 1.0], &[Periodic, Periodic, Periodic], 1.25),
-        c(&[4, 1, 3], &[1.0, 1.0, 1.0], &[Neumann, Periodic, Neumann], 0.5),
+        c(
+            &[3, 4, 5],
+            &[2.0, 1.0, 0.5],
+            &[Neumann, Neumann, Neumann],
+            0.5,
+        ),
+        c(
+            &[2, 3, 4],
+            &[1.0, 1.0, 1.0],
+            &[Periodic, Periodic, Periodic],
+            1.25,
+        ),
+        c(
+            &[4, 1, 3],
+            &[1.0, 1.0, 1.0],
+            &[Neumann, Periodic, Neumann],
+            0.5,
+        ),
     ]
 }
 
@@ -216,11 +238,16 @@ fn sd_is_the_average_marginal_sd() {
         let cov = q.try_inverse().unwrap();
         let avg = cov.trace() / 42.0;
         assert!((avg - 0.49).abs() < 1e-10, "{b:?}: average variance {avg}");
-        let spread = (0..42).map(|i| (cov[(i, i)] - 0.49).abs()).fold(0.0, f64::max);
+        let spread = (0..42)
+            .map(|i| (cov[(i, i)] - 0.49).abs())
+            .fold(0.0, f64::max);
         if b == Periodic {
             assert!(spread < 1e-10, "periodic cells differ by {spread}");
         } else {
-            assert!(spread > 1e-3, "reflecting boundaries should give the corners more variance");
+            assert!(
+                spread > 1e-3,
+                "reflecting boundaries should give the corners more variance"
+            );
         }
     }
 }
@@ -257,8 +284,15 @@ fn whitening_has_the_prior_covariance_and_exact_gradients() {
         let mean = wiggle(*case.shape.last().unwrap(), 2.3);
         let x = spec.draw(&z, &mean, &range, sd).unwrap();
         let back = spec.unwhiten(&x, &mean, &range, sd).unwrap();
-        let round = z.iter().zip(&back).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        assert!(round < 1e-10, "case {ci}: unwhiten(whiten(z)) is off by {round}");
+        let round = z
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            round < 1e-10,
+            "case {ci}: unwhiten(whiten(z)) is off by {round}"
+        );
 
         // F = sum_i a_i x_i: the reverse sweep with adjoint a against finite differences of F.
         let a = wiggle(n, 3.7);
@@ -381,6 +415,9 @@ fn one_dimensional_random_walks_keep_their_values() {
             - d.iter().map(|v| v * v).sum::<f64>() / (2.0 * sd * sd);
         let spec = FieldSpec::new(FieldKind::RandomWalk { order }, &[12], &[1.0], &[Neumann]);
         let (got, _) = spectral(&spec, &[&x, &[sd]]);
-        assert!((got - want).abs() < 1e-12 * want.abs(), "rw{order}: {got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-12 * want.abs(),
+            "rw{order}: {got} vs {want}"
+        );
     }
 }

@@ -132,6 +132,9 @@ fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
         let q = &summary["quantities"][name];
         let (mean, sd) = (q["mean"].as_f64().unwrap(), q["sd"].as_f64().unwrap());
         let t = truth[name].as_f64().unwrap();
-        assert!((mean - t).abs() < 4.0 * sd, "{name}: truth {t}, posterior {mean} +- {sd}");
+        assert!(
+            (mean - t).abs() < 4.0 * sd,
+            "{name}: truth {t}, posterior {mean} +- {sd}"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! A readable text dump of a checked model: every declaration with its resolved type and shape, every
 //! law with its dependence, every `~` statement with the shapes that meet in it. Snapshot tests pin it.
 
-use crate::library::distributions::Boundary;
 use super::{CheckedModel, CombineRule, Dep, Structure};
+use crate::library::distributions::Boundary;
 use crate::syntax::ast::*;
 use crate::syntax::print::{show, show_args};
 use std::fmt::Write;

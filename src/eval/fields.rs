@@ -129,11 +129,9 @@ impl FieldSpec {
         let mut dims = [1; 3];
         let mut h = [1.0; 3];
         let mut b = [Boundary::Neumann; 3];
-        for a in 0..rank {
-            dims[pad + a] = shape[a];
-            h[pad + a] = spacing[a];
-            b[pad + a] = boundary[a];
-        }
+        dims[pad..].copy_from_slice(shape);
+        h[pad..].copy_from_slice(&spacing[..rank]);
+        b[pad..].copy_from_slice(&boundary[..rank]);
         let mut dct = DctPlanner::new();
         let mut fft = RealFftPlanner::<f64>::new();
         let mut work = 0;
@@ -658,9 +656,8 @@ impl FieldSpec {
             2 => {
                 let (_, alpha) = self.nu_alpha();
                 let p = p();
-                let dw = self.per_axis(|k| {
-                    0.5 * alpha / mu[k] * (p / (s_sum * pw[k]) - ybar[k] * y[k])
-                });
+                let dw =
+                    self.per_axis(|k| 0.5 * alpha / mu[k] * (p / (s_sum * pw[k]) - ybar[k] * y[k]));
                 self.range_grad(range, dw, target);
             }
             _ => target[0] += p() / sd,

@@ -114,7 +114,10 @@ pub enum Op {
         normalised: bool,
     },
     /// A whitened field: mean + Q^(-1/2) z from white coordinates z, mean, range and sd.
-    FieldWhiten { field: FieldId, args: Vec<NodeId> },
+    FieldWhiten {
+        field: FieldId,
+        args: Vec<NodeId>,
+    },
 }
 
 impl Op {
@@ -125,9 +128,9 @@ impl Op {
             Op::Constrain(_, v) | Op::LogJacobian(_, v) | Op::Concat(v) | Op::AddScalars(v) => {
                 v.clone()
             }
-            Op::Lpdf { args, .. }
-            | Op::FieldPrior { args, .. }
-            | Op::FieldWhiten { args, .. } => args.clone(),
+            Op::Lpdf { args, .. } | Op::FieldPrior { args, .. } | Op::FieldWhiten { args, .. } => {
+                args.clone()
+            }
             Op::Unary(_, a)
             | Op::Reduce(_, a, _)
             | Op::CumSum(a, _)

@@ -76,11 +76,24 @@ impl<'m> Lowerer<'m> {
     }
 
     /// Builds the grid and hyperparameter nodes of latent `k`'s field prior `dist`.
-    pub(super) fn field_args(&mut self, k: usize, shape: &[usize], dist: &DistCall) -> R<FieldArgs> {
+    pub(super) fn field_args(
+        &mut self,
+        k: usize,
+        shape: &[usize],
+        dist: &DistCall,
+    ) -> R<FieldArgs> {
         let name = dist.name.name.as_str();
         let args = self.dist_args(dist);
         let info = &self.model.latents[k];
         let rank = shape.len();
+        if shape.contains(&0) {
+            return Err(Diagnostic::error(
+                info.span,
+                format!("the field `{}` has no cells with these data", info.name),
+            )
+            .with_label(format!("its shape is {shape:?}"))
+            .with_help("a field prior needs at least one cell along every axis"));
+        }
         // The grid: spacing (data, one number or one per axis) and boundaries.
         let mut spacing = vec![1.0; rank];
         if let Some(id) = info.spacing {
