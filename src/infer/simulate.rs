@@ -18,8 +18,11 @@
 //! multivariate ones) up to [`MAX_TRIES`] times; `ordered` latents with an exchangeable prior are
 //! drawn i.i.d. and sorted (the order statistics, which is what the model's prior is). When a bound
 //! depends on another latent, the truncated conditional is drawn, which ignores how the truncation's
-//! mass varies with that latent (exact for constant bounds). Flat priors, improper random walks,
-//! priors on transforms, several priors on one latent and cycles are errors naming the latents.
+//! mass varies with that latent (exact for constant bounds). A field with a Matérn / GMRF prior is
+//! drawn exactly as mean + Q^(-1/2) z from white noise z through the prior's spectral square root
+//! (`FieldSpec::draw`); a whitened field draws z, its own coordinates. Flat priors, improper random
+//! walks, bounded Gaussian fields, priors on transforms, several priors on one latent and cycles are
+//! errors naming the latents.
 //!
 //! Likelihood draws. Each likelihood's left side must be a data variable, perhaps indexed (integer,
 //! integer array, slice, transpose): it lowers to a chain of gathers of the data node, whose index
