@@ -76,8 +76,8 @@ fn hyperparameters_fixed_by_data_are_checked() {
 }
 
 /// A weakly observed field with latent range and sd, once centred and once whitened: NUTS gives the
-/// same posterior means (within 4 combined MCSEs) for the hyperparameters and for observed and
-/// unobserved cells.
+/// same posterior means and second moments (within 4 combined MCSEs) for the hyperparameters and for
+/// observed and unobserved cells.
 #[test]
 fn whitened_and_centred_forms_give_the_same_posterior() {
     let source = |param: &str| {
@@ -101,17 +101,25 @@ modality obs {{ y ~ normal(f[idx], 0.5) }}"
         };
         let chains = sample(&model, &settings, &AtomicBool::new(false), &|_, _| {}).unwrap();
         let columns = column_names(&model);
+        // First and second moments of each quantity (the MCSE of a mean of squares is that of x^2).
         ["rho", "s", "f[2]", "f[12]", "f[24]"].map(|name| {
             let j = columns.iter().position(|c| c == name).unwrap();
             let draws: Vec<Vec<f64>> = chains
                 .iter()
                 .map(|c| c.rows.iter().map(|r| r[j]).collect())
                 .collect();
-            (name, summarize(&draws))
+            let squares: Vec<Vec<f64>> = draws
+                .iter()
+                .map(|c| c.iter().map(|v| v * v).collect())
+                .collect();
+            [
+                (name.to_string(), summarize(&draws)),
+                (format!("{name}^2"), summarize(&squares)),
+            ]
         })
     };
-    let centred = run("centred");
-    let whitened = run("whitened");
+    let centred: Vec<_> = run("centred").into_iter().flatten().collect();
+    let whitened: Vec<_> = run("whitened").into_iter().flatten().collect();
     for ((name, c), (_, w)) in centred.iter().zip(&whitened) {
         let bound = 4.0 * (c.mcse_mean.powi(2) + w.mcse_mean.powi(2)).sqrt();
         assert!(
