@@ -421,3 +421,46 @@ fn one_dimensional_random_walks_keep_their_values() {
         );
     }
 }
+
+/// A spectrum primed at compile time (a data range) is what evaluations use: priming with the same
+/// range gives the fresh value, and a cache primed by another prior (a different nu) is read as is.
+#[test]
+fn primed_spectra_are_used() {
+    let shape = [5usize, 6];
+    let make = |nu: f64| {
+        FieldSpec::new(
+            FieldKind::Matern { nu },
+            &shape,
+            &[1.0, 1.0],
+            &[Neumann, Neumann],
+        )
+    };
+    let (a, b) = (make(1.0), make(2.0));
+    let x = wiggle(30, 0.4);
+    let args: [&[f64]; 4] = [&x, &[0.0], &[2.5], &[1.2]];
+    let grads = 30 + 1 + 1 + 1;
+    let fresh = |spec: &FieldSpec| {
+        let mut s = vec![0.0; spec.prior_scratch_len(grads)];
+        spec.log_density(&args, true, true, &mut s, [false; 4])
+    };
+    let mut primed = vec![0.0; a.prior_scratch_len(grads)];
+    a.prime(&[2.5], &mut primed, grads);
+    assert_eq!(
+        a.log_density(&args, true, true, &mut primed, [false; 4]),
+        fresh(&a)
+    );
+    let mut foreign = vec![0.0; a.prior_scratch_len(grads)];
+    b.prime(&[2.5], &mut foreign, grads);
+    let read = a.log_density(&args, true, true, &mut foreign, [false; 4]);
+    assert!(
+        (read - fresh(&a)).abs() > 1e-3,
+        "the primed cache was not read"
+    );
+    // Whitening nodes keep their spectrum after the field's own buffer.
+    let mut w = vec![0.0; a.whiten_scratch_len()];
+    a.prime(&[2.5], &mut w, 0);
+    let mut out = vec![0.0; 30];
+    let z = wiggle(30, 1.3);
+    assert!(a.whiten(&[&z, &[0.0], &[2.5], &[1.2]], &mut out, &mut w));
+    assert_eq!(out, a.draw(&z, &[0.0], &[2.5], 1.2).unwrap());
+}

@@ -42,7 +42,8 @@
 //! Evaluation allocates nothing: transforms are planned when the graph is built, and every buffer
 //! (the spectrum, the eigenvalue cache, one line of the grid, the transforms' scratch) lives in the
 //! node's scratch slice. The eigenvalues mu_k and their powers are cached there too, keyed by the
-//! range: when the range is data they are computed on the first evaluation only.
+//! range: when the range is data they are computed once, when the model is compiled (`prime`; every
+//! evaluator starts from that scratch), and a latent range recomputes them only when it moves.
 
 use crate::library::distributions::Boundary;
 use num_complex::Complex;
@@ -370,6 +371,21 @@ impl FieldSpec {
         key[3] = 1.0;
         key[4] = s_sum;
         key[5] = a_sum;
+    }
+
+    /// Fills the spectral cache of a node's scratch for a range known from the data, so that no
+    /// evaluation computes it. `grads` is the length of the gradients a log-density node keeps before
+    /// its spectral work (0 for a whitening node).
+    pub fn prime(&self, range: &[f64], scratch: &mut [f64], grads: usize) {
+        let n = self.len();
+        if !matches!(self.kind, FieldKind::Matern { .. }) {
+            return;
+        }
+        let Some(w) = self.weights(range) else { return };
+        let rest = &mut scratch[grads + n..];
+        let (mu, rest) = rest.split_at_mut(n);
+        let (pw, rest) = rest.split_at_mut(n);
+        self.spectrum(w, mu, pw, &mut rest[..KEY]);
     }
 
     /// sum_k g_k dmu_k/dw_a for every padded axis, with g_k = f(k).

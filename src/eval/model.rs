@@ -61,6 +61,9 @@ pub struct CompiledModel {
     len: Vec<usize>,
     scratch_offset: Vec<usize>,
     scratch_total: usize,
+    /// Every evaluator's initial scratch: zeros, except the spectra of field priors whose range is
+    /// data, computed here once.
+    scratch_template: Vec<f64>,
     /// Parameter-dependent nodes the target needs, in arena order.
     target_schedule: Vec<NodeId>,
     /// Parameter-dependent nodes any output needs (latents and laws too), in arena order.
@@ -113,6 +116,7 @@ impl CompiledModel {
             target_schedule,
             full_schedule,
             data_values: vec![0.0; total],
+            scratch_template: vec![],
         };
         let mut values = vec![0.0; total];
         let mut scratch = vec![0.0; model.scratch_total];
@@ -122,7 +126,35 @@ impl CompiledModel {
             }
         }
         model.data_values = values;
+        model.scratch_template = model.primed_scratch();
         model
+    }
+
+    /// Zeros, with the spectral caches of field nodes whose range is data filled in.
+    fn primed_scratch(&self) -> Vec<f64> {
+        let mut scratch = vec![0.0; self.scratch_total];
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let (field, args, grads) = match &node.op {
+                Op::FieldPrior { field, args, .. } => {
+                    let grads = args.iter().map(|a| self.len[a.index()]).sum();
+                    (field, args, grads)
+                }
+                Op::FieldWhiten { field, args } => (field, args, 0),
+                _ => continue,
+            };
+            let spec = self.graph.field(*field);
+            let Some(range) = args.get(2).filter(|r| !self.graph.node(**r).param) else {
+                continue;
+            };
+            let start = self.scratch_offset[i];
+            let len = scratch_len(&self.graph, NodeId(i as u32));
+            spec.prime(
+                &self.data_values[self.range(*range)],
+                &mut scratch[start..start + len],
+                grads,
+            );
+        }
+        scratch
     }
 
     /// The number of unconstrained coordinates.
@@ -156,7 +188,7 @@ impl CompiledModel {
             model: self,
             values: self.data_values.clone(),
             adj: vec![0.0; self.data_values.len()],
-            scratch: vec![0.0; self.scratch_total],
+            scratch: self.scratch_template.clone(),
             weights: self.graph.modalities.iter().map(|m| m.weight).collect(),
             jacobian: true,
         }
