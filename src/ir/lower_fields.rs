@@ -147,9 +147,15 @@ impl<'m> Lowerer<'m> {
                     self.positive_data(sd, "a field's sd", sd_e.span)?;
                 }
                 let mean = match args[at + 2] {
+                    // A mean along the trailing axes stays as it is: the kernels repeat it.
                     Some(e) => {
                         let m = lower(self, e)?;
-                        self.broadcast_to(m, shape, e.span)?
+                        let have = self.g.node(m).shape.clone();
+                        if have.iter().product::<usize>() == 1 || shape.ends_with(&have) {
+                            m
+                        } else {
+                            self.broadcast_to(m, shape, e.span)?
+                        }
                     }
                     None => self.g.add_const(vec![0.0], vec![], dist.span),
                 };
