@@ -74,12 +74,31 @@ const SPARSE_DATA: &str = r#"{"n": 3, "m": 5, "ii": [1, 2, 3, 1, 3], "jj": [1, 2
   "y": [0.1, 0.5, -0.3], "px": [1.5, 2.0], "py": [2.5, 3.0],
   "Y": [[1, 0, 0.5], [0, 1, 0], [0.2, 0, 1]]}"#;
 
+/// Field priors: spectral Matérn/GMRF log densities with latent range, sd and mean (DCT and Hartley
+/// transforms), a whitened field, random walks on a grid.
+const FIELDS: &str = r#"
+data { k: int > 0, ix: int[k], iy: int[k], y: vector[k] }
+latent {
+  rho: real > 0 ~ lognormal(1, 0.5)
+  s: real > 0 ~ half_normal(1)
+  m: vector[5] ~ normal(0, 1)
+  f: field[4, 5, spacing = [1, 2]] ~ matern(nu = 0.7, range = [rho, 2 * rho], sd = s, mean = m)
+  g: field[4, 5, boundary = [periodic, neumann]] ~ gmrf(range = rho, sd = s, param = whitened)
+  r: field[4, 5] ~ rw2(s)
+  p: field[3, 2, 2, boundary = periodic] ~ rw1(s)
+}
+modality obs { y ~ normal(f[ix, iy] + g[ix, iy] + r[ix, iy] + sum(p), 0.5) }
+"#;
+const FIELD_DATA: &str = r#"{"k": 3, "ix": [1, 2, 4], "iy": [5, 3, 1], "y": [0.3, -0.2, 1.1]}"#;
+
 #[test]
 fn gradient_evaluation_does_not_allocate() {
     let model = common::compile(MODEL, DATA, &mmi::passes::Settings::default());
     let sparse = common::compile(SPARSE_MODEL, SPARSE_DATA, &mmi::passes::Settings::default());
+    let fields = common::compile(FIELDS, FIELD_DATA, &mmi::passes::Settings::default());
     assert_no_allocation(&model);
     assert_no_allocation(&sparse);
+    assert_no_allocation(&fields);
 }
 
 /// After a first (warm-up) evaluation, further evaluations allocate nothing.

@@ -122,3 +122,78 @@ fn absolute_configuration_is_decided_by_both_techniques_together() {
         "VCD alone P(R) = {p_vcd}, both P(R) = {p_r}\n{stdout}"
     );
 }
+
+#[test]
+fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
+    let dir = std::env::temp_dir().join(format!("mmi-denoise-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("denoise.data.json");
+    let (code, _, stderr) = mmi(&[
+        "simulate",
+        "models/denoise.mmi",
+        "--data",
+        "models/denoise.data.json",
+        "--params",
+        "models/denoise.truth.json",
+        "--seed",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let shipped = std::fs::read_to_string(format!("{root}/models/denoise.data.json")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        shipped,
+        "regenerated data differ from the shipped file"
+    );
+
+    let run = dir.join("run");
+    let (code, _, stderr) = mmi(&[
+        "sample",
+        "models/denoise.mmi",
+        "--seed",
+        "1",
+        "--quiet",
+        "--output",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/models/denoise.truth.json")).unwrap(),
+    )
+    .unwrap();
+    // The 90% intervals of the 256 pixels cover the true field at (about) their nominal rate; the
+    // pixels are correlated, so the rate varies between data sets: at least 85% is asked.
+    let rows = truth["f"].as_array().unwrap();
+    let (mut covered, mut cells) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        for (j, v) in row.as_array().unwrap().iter().enumerate() {
+            let q = &summary["quantities"][format!("f[{},{}]", i + 1, j + 1)];
+            let (lo, hi) = (q["q5"].as_f64().unwrap(), q["q95"].as_f64().unwrap());
+            let v = v.as_f64().unwrap();
+            cells += 1;
+            if lo <= v && v <= hi {
+                covered += 1;
+            }
+        }
+    }
+    assert_eq!(cells, 256);
+    assert!(
+        covered as f64 >= 0.85 * cells as f64,
+        "90% intervals cover {covered} of {cells} pixels"
+    );
+    // The hyperparameters: the truth within a few posterior sds.
+    for name in ["rho", "s"] {
+        let q = &summary["quantities"][name];
+        let (mean, sd) = (q["mean"].as_f64().unwrap(), q["sd"].as_f64().unwrap());
+        let t = truth[name].as_f64().unwrap();
+        assert!(
+            (mean - t).abs() < 4.0 * sd,
+            "{name}: truth {t}, posterior {mean} +- {sd}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 use super::types::show_shape;
 use super::{Checker, DeclInfo, Dep, Dim, Elem, Form, Global, Info, Structure, Ty};
 use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::library::distributions::Boundary;
 use crate::syntax::ast::*;
 
 const TYPE_NAMES: &[&str] = &[
@@ -145,7 +146,7 @@ impl<'p> Checker<'p> {
     }
 
     fn decl_type(&mut self, d: &'p Decl, latent: bool) -> Option<DeclInfo> {
-        let (ty, structure, spacing) = self.resolve_type(&d.ty)?;
+        let (ty, structure, spacing, boundary) = self.resolve_type(&d.ty)?;
         if latent {
             if ty.elem == Elem::Int {
                 self.error(
@@ -184,6 +185,7 @@ impl<'p> Checker<'p> {
             ty,
             structure,
             spacing,
+            boundary,
             lower: None,
             upper: None,
             span: d.span,
@@ -222,8 +224,64 @@ impl<'p> Checker<'p> {
         Some(Some(id))
     }
 
-    /// A type expression → type, structural constraint and (for fields) the spacing expression.
-    fn resolve_type(&mut self, t: &'p TypeExpr) -> Option<(Ty, Structure, Option<ExprId>)> {
+    /// A field's `boundary = neumann | periodic`, or one of them per axis: `[periodic, neumann]`.
+    fn boundary(&mut self, e: &Expr, rank: usize) -> Option<Vec<Boundary>> {
+        let one = |cx: &mut Self, e: &Expr| -> Option<Boundary> {
+            let found = match &e.kind {
+                ExprKind::Name(n) => Boundary::from_name(n).ok_or(Some(n.as_str())),
+                _ => Err(None),
+            };
+            match found {
+                Ok(b) => Some(b),
+                Err(name) => {
+                    let mut d = Diagnostic::error(e.span, "unknown boundary")
+                        .with_label("a boundary is `neumann` or `periodic`")
+                        .with_note("`neumann` reflects at the grid's ends (the default); `periodic` wraps the axis around");
+                    if let Some(h) =
+                        name.and_then(|n| did_you_mean(n, Boundary::NAMES.iter().copied()))
+                    {
+                        d = d.with_help(h);
+                    }
+                    cx.error(d);
+                    None
+                }
+            }
+        };
+        match &e.kind {
+            ExprKind::Array(items) => {
+                if items.len() != rank {
+                    self.error(
+                        Diagnostic::error(
+                            e.span,
+                            format!(
+                                "this field has {rank} ax{}, but {} boundar{} given",
+                                if rank == 1 { "is" } else { "es" },
+                                items.len(),
+                                if items.len() == 1 { "y is" } else { "ies are" }
+                            ),
+                        )
+                        .with_label("one boundary per axis")
+                        .with_help("write one name for every axis, e.g. `boundary = periodic`"),
+                    );
+                    return None;
+                }
+                let mut out = vec![];
+                for it in items {
+                    out.push(one(self, it)?);
+                }
+                Some(out)
+            }
+            _ => Some(vec![one(self, e)?; rank]),
+        }
+    }
+
+    /// A type expression → type, structural constraint and (for fields) the spacing expression and
+    /// the boundary per axis.
+    #[allow(clippy::type_complexity)]
+    fn resolve_type(
+        &mut self,
+        t: &'p TypeExpr,
+    ) -> Option<(Ty, Structure, Option<ExprId>, Vec<Boundary>)> {
         let name = t.name.name.as_str();
         if !TYPE_NAMES.contains(&name) {
             let mut d = Diagnostic::error(t.name.span, format!("unknown type `{name}`"))
@@ -237,6 +295,7 @@ impl<'p> Checker<'p> {
         }
         let mut dims = vec![];
         let mut spacing = None;
+        let mut boundary = None;
         let mut ok = true;
         for a in &t.args {
             match &a.name {
@@ -245,9 +304,10 @@ impl<'p> Checker<'p> {
                     None => ok = false,
                 },
                 Some(n) if n.name == "spacing" && name == "field" => spacing = Some(&a.value),
+                Some(n) if n.name == "boundary" && name == "field" => boundary = Some(&a.value),
                 Some(n) => {
                     let hint = if name == "field" {
-                        "a field accepts `spacing = ...`"
+                        "a field accepts `spacing = ...` and `boundary = ...`"
                     } else {
                         "sizes are written without names, e.g. `matrix[r, c]`"
                     };
@@ -309,7 +369,12 @@ impl<'p> Checker<'p> {
             shape: dims,
         };
         let spacing_id = spacing.map(|s| s.id);
-        Some((ty, structure, spacing_id))
+        let boundary = match (boundary, name) {
+            (Some(e), _) => self.boundary(e, rank)?,
+            (None, "field") => vec![Boundary::Neumann; rank],
+            _ => vec![],
+        };
+        Some((ty, structure, spacing_id, boundary))
     }
 
     /// A size expression: integer literals and data integers combined with `+`, `-` and `*`.

@@ -131,6 +131,14 @@ impl<'p> Checker<'p> {
         let mut dep = Dep::Data;
         for (param, arg) in spec.params.iter().zip(&bound) {
             let Some(arg) = arg else { continue };
+            if let ParamKind::Choice(choices) = param.kind {
+                match self.choice(spec, param.name, arg, choices) {
+                    Some("whitened") => ok &= self.whitened(spec, latent, lhs_span, arg.span),
+                    Some(_) => {}
+                    None => ok = false,
+                }
+                continue;
+            }
             let Some(info) = self.expr(arg) else {
                 ok = false;
                 continue;
@@ -150,6 +158,7 @@ impl<'p> Checker<'p> {
                 ParamKind::Vector => {
                     info.ty.rank() == 1 && lhs_shape.last() == Some(&info.ty.shape[0])
                 }
+                ParamKind::Choice(_) => true,
                 ParamKind::SquareMatrix => {
                     info.ty.rank() == 2
                         && info.ty.shape[0] == info.ty.shape[1]
@@ -173,6 +182,7 @@ impl<'p> Checker<'p> {
                         let k = lhs_shape.last().map(|d| d.to_string()).unwrap_or_default();
                         format!("a {k} x {k} matrix")
                     }
+                    ParamKind::Choice(_) => unreachable!("options are checked above"),
                 };
                 self.error(
                     Diagnostic::error(
@@ -196,6 +206,90 @@ impl<'p> Checker<'p> {
             }
         }
         ok.then_some(dep)
+    }
+
+    /// An option whose value is one of a few names (`param = whitened`); returns the name.
+    fn choice(
+        &mut self,
+        spec: &DistSpec,
+        param: &str,
+        arg: &Expr,
+        choices: &'static [&'static str],
+    ) -> Option<&'static str> {
+        let given = match &arg.kind {
+            ExprKind::Name(n) => Some(n.as_str()),
+            _ => None,
+        };
+        if let Some(c) = given.and_then(|g| choices.iter().find(|c| **c == g)) {
+            return Some(c);
+        }
+        let list = choices
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut d = Diagnostic::error(
+            arg.span,
+            format!("`{param}` of `{}` must be {list}", spec.name),
+        )
+        .with_label("not one of the choices");
+        if spec.class == Class::FieldPrior && param == "param" {
+            d = d.with_note(
+                "`centred` (the default) samples the field's values; `whitened` samples white noise \
+                 that the prior's square root turns into the field, which suits fields the data \
+                 inform weakly or whose range and sd are latents",
+            );
+        }
+        if let Some(h) = given.and_then(|g| did_you_mean(g, choices.iter().copied())) {
+            d = d.with_help(h);
+        }
+        self.error(d);
+        None
+    }
+
+    /// A whitened field prior replaces the field's own coordinates, so it must be the only thing
+    /// deciding them: no bounds, and no second whitened prior.
+    fn whitened(
+        &mut self,
+        spec: &DistSpec,
+        latent: Option<usize>,
+        lhs_span: Span,
+        span: Span,
+    ) -> bool {
+        let Some(i) = latent else { return true };
+        let name = self.latents[i].name.name.clone();
+        let bounded = self.latent_decls[i]
+            .as_ref()
+            .is_some_and(|d| d.lower.is_some() || d.upper.is_some());
+        if bounded {
+            self.error(
+                Diagnostic::error(span, format!("the bounded field `{name}` cannot be whitened"))
+                    .with_label("`param = whitened` here")
+                    .with_secondary(lhs_span, format!("`{name}` is declared with bounds"))
+                    .with_help(format!(
+                        "whiten an unbounded field and bound it in a law, e.g. `law {name}_pos = exp({name})`"
+                    )),
+            );
+            return false;
+        }
+        if let Some(prev) = self
+            .whitened_fields
+            .iter()
+            .find(|(j, s)| *j == i && *s != span)
+            .map(|p| p.1)
+        {
+            self.error(
+                Diagnostic::error(span, format!("`{name}` is whitened twice"))
+                    .with_label(format!("a second whitened `{}` prior", spec.name))
+                    .with_secondary(prev, "first whitened here")
+                    .with_help("a field has one set of coordinates: whiten it by one prior"),
+            );
+            return false;
+        }
+        if !self.whitened_fields.contains(&(i, span)) {
+            self.whitened_fields.push((i, span));
+        }
+        true
     }
 
     fn dist_spec(&mut self, dist: &DistCall) -> Option<&'static DistSpec> {

@@ -2,6 +2,7 @@
 //! law with its dependence, every `~` statement with the shapes that meet in it. Snapshot tests pin it.
 
 use super::{CheckedModel, CombineRule, Dep, Structure};
+use crate::library::distributions::Boundary;
 use crate::syntax::ast::*;
 use crate::syntax::print::{show, show_args};
 use std::fmt::Write;
@@ -61,11 +62,17 @@ pub fn dump(m: &CheckedModel) -> String {
         let decl = find_decl(&d.name);
         if let Some(decl) = decl {
             bounds(&mut out, d.lower, d.upper, decl);
-            if let Some(s) = d
-                .spacing
-                .and_then(|_| decl.ty.args.iter().find(|a| a.name.is_some()))
-            {
+            if let Some(s) = d.spacing.and_then(|_| {
+                decl.ty
+                    .args
+                    .iter()
+                    .find(|a| a.name.as_ref().is_some_and(|n| n.name == "spacing"))
+            }) {
                 write!(out, " spacing {}", show(&s.value)).unwrap();
+            }
+            if d.boundary.iter().any(|b| *b != Boundary::Neumann) {
+                let names: Vec<&str> = d.boundary.iter().map(|b| b.name()).collect();
+                write!(out, " boundary {}", names.join(",")).unwrap();
             }
             if let Some(p) = &decl.prior {
                 write!(out, " ~ {}({})", p.name.name, show_args(&p.args)).unwrap();

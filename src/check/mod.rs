@@ -38,6 +38,8 @@ pub struct DeclInfo {
     pub structure: Structure,
     /// Grid spacing of a field, one expression per axis or one for all.
     pub spacing: Option<ExprId>,
+    /// A field's boundary per axis (`boundary = ...`; reflecting by default); empty for other types.
+    pub boundary: Vec<crate::library::distributions::Boundary>,
     pub lower: Option<ExprId>,
     pub upper: Option<ExprId>,
     pub span: Span,
@@ -283,6 +285,8 @@ struct Checker<'p> {
     diags: Vec<Diagnostic>,
     /// Counter for sizes known only at run time.
     opaque: u32,
+    /// Latents with a whitened field prior, and where it was asked for.
+    whitened_fields: Vec<(usize, Span)>,
 }
 
 impl<'p> Checker<'p> {
@@ -309,6 +313,7 @@ impl<'p> Checker<'p> {
             infos: vec![None; program.expr_count as usize],
             diags: vec![],
             opaque: 0,
+            whitened_fields: vec![],
         };
         for item in &program.items {
             match item {

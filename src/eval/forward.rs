@@ -5,6 +5,7 @@
 //! allocates except `eval_data_node` and `work_for`, which run at compile time.
 
 use super::dists::{self, Family};
+use super::fields::FieldKind;
 use super::ops;
 use super::solve::{self, Work};
 use super::sparse;
@@ -25,6 +26,11 @@ pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
             let (n, k) = rows_and_columns(&g.node(*b).shape);
             solve::dense_scratch_len(n, k)
         }
+        Op::FieldPrior { field, args, .. } => {
+            let grads = args.iter().map(|a| g.node(*a).len()).sum();
+            g.field(*field).prior_scratch_len(grads)
+        }
+        Op::FieldWhiten { field, .. } => g.field(*field).whiten_scratch_len(),
         _ => 0,
     }
 }
@@ -177,8 +183,42 @@ pub fn forward_node<'a>(
                 .ok_or("internal error: a sparse solve without its work space")?;
             return lu.solve(g.pattern(*p), get(*a), constant, get(*b), k, out);
         }
+        Op::FieldPrior {
+            field,
+            args,
+            normalised,
+        } => {
+            let spec = g.field(*field);
+            let vals = field_args(args, get);
+            // The log-determinant depends on range and sd (the last two arguments; sd alone for a
+            // random walk).
+            let hypers = match spec.kind {
+                FieldKind::Matern { .. } => &args[2..],
+                FieldKind::RandomWalk { .. } => &args[1..],
+            };
+            let hyper_live = hypers.iter().any(|a| g.node(*a).param);
+            // Gradients only for the arguments that depend on the latents.
+            let mut want = [false; 4];
+            for (w, a) in want.iter_mut().zip(args) {
+                *w = want_grad && g.node(*a).param;
+            }
+            out[0] = spec.log_density(&vals[..args.len()], *normalised, hyper_live, scratch, want);
+        }
+        Op::FieldWhiten { field, args } => {
+            let vals = field_args(args, get);
+            g.field(*field).whiten(&vals, out, scratch);
+        }
     }
     Ok(())
+}
+
+/// A field node's argument values (at most four: field, mean, range, sd).
+pub fn field_args<'a>(args: &[NodeId], get: &dyn Fn(NodeId) -> &'a [f64]) -> [&'a [f64]; 4] {
+    let mut vals: [&[f64]; 4] = [&[]; 4];
+    for (k, a) in args.iter().take(4).enumerate() {
+        vals[k] = get(*a);
+    }
+    vals
 }
 
 #[allow(clippy::too_many_arguments)]

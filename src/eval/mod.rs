@@ -2,6 +2,7 @@
 //! kernels of every operation and distribution.
 
 pub mod dists;
+pub mod fields;
 pub mod forward;
 pub mod model;
 pub mod ops;

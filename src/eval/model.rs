@@ -68,6 +68,9 @@ pub struct CompiledModel {
     len: Vec<usize>,
     scratch_offset: Vec<usize>,
     scratch_total: usize,
+    /// Every evaluator's initial scratch: zeros, except the spectra of field priors whose range is
+    /// data, computed here once.
+    scratch_template: Vec<f64>,
     /// Parameter-dependent nodes the target needs, in arena order.
     target_schedule: Vec<NodeId>,
     /// Parameter-dependent nodes any output needs (latents and laws too), in arena order.
@@ -139,6 +142,7 @@ impl CompiledModel {
             full_schedule,
             data_values: vec![0.0; total],
             symbolic,
+            scratch_template: vec![],
         };
         let mut values = vec![0.0; total];
         let mut scratch = vec![0.0; model.scratch_total];
@@ -157,7 +161,35 @@ impl CompiledModel {
             }
         }
         model.data_values = values;
+        model.scratch_template = model.primed_scratch();
         model
+    }
+
+    /// Zeros, with the spectral caches of field nodes whose range is data filled in.
+    fn primed_scratch(&self) -> Vec<f64> {
+        let mut scratch = vec![0.0; self.scratch_total];
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let (field, args, grads) = match &node.op {
+                Op::FieldPrior { field, args, .. } => {
+                    let grads = args.iter().map(|a| self.len[a.index()]).sum();
+                    (field, args, grads)
+                }
+                Op::FieldWhiten { field, args } => (field, args, 0),
+                _ => continue,
+            };
+            let spec = self.graph.field(*field);
+            let Some(range) = args.get(2).filter(|r| !self.graph.node(**r).param) else {
+                continue;
+            };
+            let start = self.scratch_offset[i];
+            let len = scratch_len(&self.graph, NodeId(i as u32));
+            spec.prime(
+                &self.data_values[self.range(*range)],
+                &mut scratch[start..start + len],
+                grads,
+            );
+        }
+        scratch
     }
 
     /// The number of unconstrained coordinates.
@@ -203,7 +235,7 @@ impl CompiledModel {
             model: self,
             values: self.data_values.clone(),
             adj: vec![0.0; self.data_values.len()],
-            scratch: vec![0.0; self.scratch_total],
+            scratch: self.scratch_template.clone(),
             work: self.work(),
             weights: self.graph.modalities.iter().map(|m| m.weight).collect(),
             jacobian: true,
@@ -518,6 +550,21 @@ impl<'m> Evaluator<'m> {
                             .collect();
                         transforms::unconstrain(*t, given, &bounds, target)
                             .map_err(|e| format!("latent `{}`: {e}", l.name))?;
+                    }
+                    // A whitened field's coordinates are the white noise that gives these values.
+                    Op::FieldWhiten { field, args } => {
+                        let v = |k: usize| &self.values[m.range(args[k])];
+                        let z = m
+                            .graph
+                            .field(*field)
+                            .unwhiten(given, v(1), v(2), v(3)[0])
+                            .ok_or_else(|| {
+                                format!(
+                                    "latent `{}`: the range and sd of its prior must be positive",
+                                    l.name
+                                )
+                            })?;
+                        target.copy_from_slice(&z);
                     }
                     _ => target.copy_from_slice(given),
                 }

@@ -230,6 +230,19 @@ pub fn backward_node<'a>(
                 }
             }
         }
+        // Like `Lpdf`: the forward pass left each argument's gradient in scratch.
+        Op::FieldPrior { args, .. } => scatter(g, args, scratch, g_out[0], adj, range),
+        Op::FieldWhiten { field, args } => {
+            let spec = g.field(*field);
+            let vals = super::forward::field_args(args, get);
+            spec.whiten_adjoint(g_out, scratch);
+            // One call per input, so the same node given twice is handled without aliasing.
+            for (k, a) in args.iter().enumerate() {
+                if wants(*a) {
+                    spec.whiten_grad(k, &vals, g_out, scratch, &mut adj[range(*a)]);
+                }
+            }
+        }
     }
 }
 

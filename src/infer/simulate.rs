@@ -18,8 +18,11 @@
 //! multivariate ones) up to [`MAX_TRIES`] times; `ordered` latents with an exchangeable prior are
 //! drawn i.i.d. and sorted (the order statistics, which is what the model's prior is). When a bound
 //! depends on another latent, the truncated conditional is drawn, which ignores how the truncation's
-//! mass varies with that latent (exact for constant bounds). Flat priors, improper random walks,
-//! priors on transforms, several priors on one latent and cycles are errors naming the latents.
+//! mass varies with that latent (exact for constant bounds). A field with a Matérn / GMRF prior is
+//! drawn exactly as mean + Q^(-1/2) z from white noise z through the prior's spectral square root
+//! (`FieldSpec::draw`); a whitened field draws z, its own coordinates. Flat priors, improper random
+//! walks, bounded Gaussian fields, priors on transforms, several priors on one latent and cycles are
+//! errors naming the latents.
 //!
 //! Likelihood draws. Each likelihood's left side must be a data variable, perhaps indexed (integer,
 //! integer array, slice, transpose): it lowers to a chain of gathers of the data node, whose index
@@ -35,6 +38,7 @@ use crate::check::{CheckedModel, DeclInfo, Elem};
 use crate::data::{self, DataValue};
 use crate::diagnostic::Diagnostic;
 use crate::eval::dists::Family;
+use crate::eval::fields::FieldKind;
 use crate::eval::model::{element_names, Output};
 use crate::eval::{transforms, CompiledModel};
 use crate::ir::graph::{Graph, NodeId, Op, TermKind, Transform};
@@ -374,7 +378,9 @@ fn prior_statements(model: &CheckedModel) -> Vec<PriorStmt<'_>> {
 fn terms_of(g: &Graph, keep: impl Fn(&TermKind) -> bool) -> Vec<NodeId> {
     g.terms
         .iter()
-        .filter(|t| keep(&t.kind) && matches!(g.node(t.node).op, Op::Lpdf { .. }))
+        .filter(|t| {
+            keep(&t.kind) && matches!(g.node(t.node).op, Op::Lpdf { .. } | Op::FieldPrior { .. })
+        })
         .map(|t| t.node)
         .collect()
 }
@@ -578,10 +584,21 @@ fn describe_shape(shape: &[usize]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Latents from the prior.
 
-/// How one latent is drawn: its prior term and the latents it waits for.
+/// How one latent is drawn: its prior term, the latents it waits for, and how.
 struct Plan {
     term: NodeId,
     deps: Vec<usize>,
+    how: How,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum How {
+    /// From a `~` log density's family.
+    Family,
+    /// A Matérn / GMRF field, exactly, through its spectral square root.
+    Field,
+    /// A whitened field: its coordinates are white noise.
+    White,
 }
 
 /// Draws every latent from its prior, in dependency order.
@@ -599,7 +616,7 @@ fn draw_prior(
         .iter()
         .enumerate()
         .map(|(i, l)| match &g.node(l.value).op {
-            Op::Constrain(_, inputs) => (inputs[0], i),
+            Op::Constrain(_, inputs) | Op::FieldWhiten { args: inputs, .. } => (inputs[0], i),
             _ => (l.value, i),
         })
         .collect();
@@ -630,7 +647,9 @@ fn draw_prior(
     for (i, l) in g.latents.iter().enumerate() {
         let on_lhs: Vec<usize> = (0..priors.len())
             .filter(|&t| match &g.node(priors[t]).op {
-                Op::Lpdf { args, .. } => deps[args[0].index()].contains(&i),
+                Op::Lpdf { args, .. } | Op::FieldPrior { args, .. } => {
+                    deps[args[0].index()].contains(&i)
+                }
                 _ => false,
             })
             .collect();
@@ -638,36 +657,66 @@ fn draw_prior(
         let problem = match on_lhs.as_slice() {
             [] => Some("has no prior (a flat prior cannot be drawn from)".to_string()),
             [t] => {
-                let Op::Lpdf { family, args, .. } = &g.node(priors[*t]).op else {
-                    unreachable!("prior terms are log densities")
-                };
                 let name = stmts[*t].dist.name.name.as_str();
-                if name == "rw1" || name == "rw2" {
-                    Some(format!("has an improper `{name}` prior ({})", describe(*t)))
-                } else if args[0] != l.value {
-                    Some(format!(
-                        "has its prior on a transform of it ({}), not on the latent itself",
-                        describe(*t)
-                    ))
-                } else if !drawable(*family) {
-                    Some(format!("has a `{name}` prior, which cannot be drawn from"))
-                } else {
-                    let mut needs = args[1..].to_vec();
-                    if let Op::Constrain(_, inputs) = &g.node(l.value).op {
-                        needs.extend(inputs[1..].iter().copied());
+                let (how, needs) = match (&g.node(priors[*t]).op, &g.node(l.value).op) {
+                    (Op::Lpdf { args, .. }, Op::FieldWhiten { args: w, .. }) if args[0] == w[0] => {
+                        (Ok(How::White), w[1..].to_vec())
                     }
-                    let d = union(&needs);
-                    if d.contains(&i) {
-                        Some(format!(
-                            "has a prior or bounds that depend on itself ({})",
-                            describe(*t)
-                        ))
-                    } else {
-                        plans.push(Some(Plan {
-                            term: priors[*t],
-                            deps: d,
-                        }));
-                        None
+                    (Op::Lpdf { family, args, .. }, _) => {
+                        let how = if args[0] != l.value {
+                            Err(format!(
+                                "has its prior on a transform of it ({}), not on the latent itself",
+                                describe(*t)
+                            ))
+                        } else if !drawable(*family) {
+                            Err(format!("has a `{name}` prior, which cannot be drawn from"))
+                        } else {
+                            Ok(How::Family)
+                        };
+                        (how, args[1..].to_vec())
+                    }
+                    (Op::FieldPrior { field, args, .. }, value) => {
+                        let how = if matches!(g.field(*field).kind, FieldKind::RandomWalk { .. }) {
+                            Err(format!(
+                                "has an improper `{name}` prior ({}): an intrinsic random walk \
+                                 leaves the field's level (and trend) free, so it cannot be drawn \
+                                 from; give the field's values in --params",
+                                describe(*t)
+                            ))
+                        } else if matches!(value, Op::Constrain(..)) {
+                            Err(format!(
+                                "is bounded, so its Gaussian `{name}` prior ({}) cannot be drawn \
+                                 from exactly; give its values in --params",
+                                describe(*t)
+                            ))
+                        } else {
+                            Ok(How::Field)
+                        };
+                        (how, args[1..].to_vec())
+                    }
+                    _ => unreachable!("prior terms are log densities"),
+                };
+                match how {
+                    Err(problem) => Some(problem),
+                    Ok(how) => {
+                        let mut needs = needs;
+                        if let Op::Constrain(_, inputs) = &g.node(l.value).op {
+                            needs.extend(inputs[1..].iter().copied());
+                        }
+                        let d = union(&needs);
+                        if d.contains(&i) {
+                            Some(format!(
+                                "has a prior or bounds that depend on itself ({})",
+                                describe(*t)
+                            ))
+                        } else {
+                            plans.push(Some(Plan {
+                                term: priors[*t],
+                                deps: d,
+                                how,
+                            }));
+                            None
+                        }
                     }
                 }
             }
@@ -724,6 +773,10 @@ fn draw_prior(
     let mut values = vec![vec![]; nl];
     for i in order {
         let l = &g.latents[i];
+        if plans[i].how != How::Family {
+            values[i] = draw_field(compiled, &mut ev, &mut x, i, &plans[i], &mut rng)?;
+            continue;
+        }
         let Op::Lpdf {
             family, args, dims, ..
         } = &g.node(plans[i].term).op
@@ -759,6 +812,45 @@ fn draw_prior(
         values[i] = v;
     }
     Ok(values)
+}
+
+/// A field latent drawn exactly from its Matérn / GMRF prior (x = mean + Q^(-1/2) z, z white noise
+/// through the spectral square root), or the white coordinates of a whitened field; returns the
+/// field's values and writes its coordinates into `x`.
+fn draw_field(
+    compiled: &CompiledModel,
+    ev: &mut crate::eval::Evaluator,
+    x: &mut [f64],
+    i: usize,
+    plan: &Plan,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<f64>, SimError> {
+    let g = &compiled.graph;
+    let l = &g.latents[i];
+    let n: usize = l.shape.iter().product();
+    let z: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    let eval_err = |e: crate::eval::EvalError| SimError::Message(e.to_string());
+    if plan.how == How::White {
+        x[l.offset..l.offset + l.free].copy_from_slice(&z);
+        let v = ev.node_values(x, &[l.value]).map_err(eval_err)?;
+        return Ok(v.into_iter().next().expect("one node"));
+    }
+    let Op::FieldPrior { field, args, .. } = &g.node(plan.term).op else {
+        unreachable!("a field plan holds a field prior")
+    };
+    let p = ev.node_values(x, &args[1..]).map_err(eval_err)?;
+    let v = g
+        .field(*field)
+        .draw(&z, &p[0], &p[1], p[2][0])
+        .ok_or_else(|| {
+            SimError::Message(format!(
+                "cannot draw latent `{}` from its field prior: its range and sd must be positive \
+                 (range {:?}, sd {})",
+                l.name, p[1], p[2][0]
+            ))
+        })?;
+    x[l.offset..l.offset + l.free].copy_from_slice(&v);
+    Ok(v)
 }
 
 /// Whether a family can be a drawn prior.

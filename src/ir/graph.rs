@@ -6,6 +6,7 @@
 //! so printed graphs do not change when a comment moves.
 
 use crate::eval::dists::Family;
+use crate::eval::fields::FieldSpec;
 use crate::eval::ops::{Binary, Reduce, Unary};
 use crate::eval::sparse::Pattern;
 use crate::span::Span;
@@ -28,6 +29,9 @@ pub struct MapId(pub u32);
 /// Index into `Graph::patterns` (the nonzero patterns of sparse matrices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PatternId(pub u32);
+/// Index into `Graph::fields` (a field prior's grid, kind and planned transforms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FieldId(pub u32);
 
 /// How a latent's unconstrained coordinates become its constrained value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +124,19 @@ pub enum Op {
         families: Vec<Family>,
         args: Vec<NodeId>,
     },
+    /// Log density of a field prior (`eval::fields`): Matérn/GMRF arguments are the field, mean,
+    /// range (one or one per axis) and sd; random walks take the field and sd. `normalised` keeps
+    /// the constant -r/2 log(2 pi) (and the log-determinant when the hyperparameters are data).
+    FieldPrior {
+        field: FieldId,
+        args: Vec<NodeId>,
+        normalised: bool,
+    },
+    /// A whitened field: mean + Q^(-1/2) z from white coordinates z, mean, range and sd.
+    FieldWhiten {
+        field: FieldId,
+        args: Vec<NodeId>,
+    },
 }
 
 impl Op {
@@ -130,7 +147,10 @@ impl Op {
             Op::Constrain(_, v) | Op::LogJacobian(_, v) | Op::Concat(v) | Op::AddScalars(v) => {
                 v.clone()
             }
-            Op::Lpdf { args, .. } | Op::WorstCase { args, .. } => args.clone(),
+            Op::Lpdf { args, .. }
+            | Op::WorstCase { args, .. }
+            | Op::FieldPrior { args, .. }
+            | Op::FieldWhiten { args, .. } => args.clone(),
             Op::Unary(_, a)
             | Op::Reduce(_, a, _)
             | Op::CumSum(a, _)
@@ -174,6 +194,19 @@ impl Op {
             },
             Op::WorstCase { families, args } => Op::WorstCase {
                 families: families.clone(),
+                args: v(args, f),
+            },
+            Op::FieldPrior {
+                field,
+                args,
+                normalised,
+            } => Op::FieldPrior {
+                field: *field,
+                args: v(args, f),
+                normalised: *normalised,
+            },
+            Op::FieldWhiten { field, args } => Op::FieldWhiten {
+                field: *field,
                 args: v(args, f),
             },
             Op::Unary(u, a) => Op::Unary(*u, f(*a)),
@@ -283,6 +316,8 @@ pub struct Graph {
     pub maps: Vec<Vec<u32>>,
     /// Nonzero patterns of sparse matrices, fixed at compile time.
     pub patterns: Vec<Pattern>,
+    /// Field priors' grids and transforms, addressed by `FieldId`.
+    pub fields: Vec<FieldSpec>,
     /// Terms of the log density; the target is their (weighted) sum.
     pub terms: Vec<Term>,
     pub latents: Vec<Latent>,
@@ -325,6 +360,15 @@ impl Graph {
 
     pub fn pattern(&self, id: PatternId) -> &Pattern {
         &self.patterns[id.0 as usize]
+    }
+
+    pub fn add_field(&mut self, spec: FieldSpec) -> FieldId {
+        self.fields.push(spec);
+        FieldId(self.fields.len() as u32 - 1)
+    }
+
+    pub fn field(&self, id: FieldId) -> &FieldSpec {
+        &self.fields[id.0 as usize]
     }
 
     /// Every node an output depends on: terms, laws and latents.

@@ -250,9 +250,11 @@ impl<'m> Lowerer<'m> {
             (_, None, Some(b)) => Some((Transform::Upper, vec![raw, b])),
             (_, None, None) => None,
         };
-        let value = match transform {
-            None => raw,
-            Some((t, inputs)) => {
+        let whitened = self.whitened_prior(name);
+        let value = match (transform, whitened) {
+            (_, Some(dist)) => self.whitened_latent(k, raw, dist, span)?,
+            (None, None) => raw,
+            (Some((t, inputs)), None) => {
                 let value = self
                     .g
                     .push(Op::Constrain(t, inputs.clone()), l.shape.clone(), span);
@@ -479,8 +481,8 @@ impl<'m> Lowerer<'m> {
             args[slot] = Some(&a.value);
         }
         let family = match spec.name {
-            "rw1" | "rw2" => {
-                self.random_walk(lhs, spec.name, args[0].expect("checked"), dist.span, kind)?;
+            "rw1" | "rw2" | "gmrf" | "matern" => {
+                self.field_prior(lhs.node, dist, kind)?;
                 return Ok((Family::Normal, vec![]));
             }
             name => Family::from_name(name).ok_or_else(|| {
@@ -520,47 +522,5 @@ impl<'m> Lowerer<'m> {
         );
         self.g.terms.push(Term { node, kind });
         Ok((family, nodes))
-    }
-
-    /// `x ~ rw1(sd)`: first differences of a vector are independent normal(0, sd); `rw2` second
-    /// differences. An intrinsic (improper) prior: flat along the null space (a constant, or a line).
-    fn random_walk(
-        &mut self,
-        lhs: Val,
-        which: &str,
-        sd: &Expr,
-        span: Span,
-        kind: TermKind,
-    ) -> R<()> {
-        let shape = self.g.node(lhs.node).shape.clone();
-        if shape.len() != 1 {
-            return Err(Diagnostic::error(
-                span,
-                format!(
-                    "`{which}` on a field of rank {} cannot be compiled yet",
-                    shape.len()
-                ),
-            )
-            .with_label("only one-dimensional random walks are available in this version"));
-        }
-        let order = if which == "rw1" { 1 } else { 2 };
-        let mut d = lhs.node;
-        for _ in 0..order {
-            d = self.diff(d, 0, span)?;
-        }
-        let zero = self.g.add_const(vec![0.0], vec![], span);
-        let sd = self.expr(sd)?;
-        let node = self.g.push(
-            Op::Lpdf {
-                family: Family::Normal,
-                args: vec![d, zero, sd.node],
-                dims: 1,
-                normalised: true,
-            },
-            vec![],
-            span,
-        );
-        self.g.terms.push(Term { node, kind });
-        Ok(())
     }
 }

@@ -4,7 +4,8 @@
 pub mod graph;
 mod lower;
 mod lower_expr;
-mod lower_fields;
+mod lower_field_priors;
+mod lower_operators;
 mod lower_sparse;
 pub mod print;
 pub mod validate;

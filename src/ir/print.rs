@@ -4,6 +4,29 @@
 use super::graph::{Graph, Op, TermKind};
 use std::fmt::Write;
 
+/// A field prior's kind and grid: `matern[nu=1.5; 3x3; spacing 25,25,1; periodic,neumann,neumann]`.
+fn field_name(f: &crate::eval::fields::FieldSpec) -> String {
+    use crate::eval::fields::FieldKind;
+    let pad = 3 - f.rank;
+    let dims: Vec<String> = f.dims[pad..].iter().map(|d| d.to_string()).collect();
+    let h: Vec<String> = f.spacing[pad..]
+        .iter()
+        .map(|v| crate::syntax::print::show_real(*v))
+        .collect();
+    let b: Vec<&str> = f.boundary[pad..].iter().map(|b| b.name()).collect();
+    let kind = match f.kind {
+        FieldKind::Matern { nu } => format!("matern[nu={}", crate::syntax::print::show_real(nu)),
+        FieldKind::RandomWalk { order } => format!("rw{order}["),
+    };
+    let sep = if kind.ends_with('[') { "" } else { "; " };
+    format!(
+        "{kind}{sep}{}; spacing {}; {}]",
+        dims.join("x"),
+        h.join(","),
+        b.join(",")
+    )
+}
+
 pub fn print(g: &Graph) -> String {
     let mut out = String::new();
     let id = |n: &super::graph::NodeId| format!("%{}", n.0);
@@ -70,6 +93,22 @@ pub fn print(g: &Graph) -> String {
             Op::SparseSolve(p, a, b) => {
                 format!("sparse_solve({}, {}, {})", pattern(p), id(a), id(b))
             }
+            Op::FieldPrior {
+                field,
+                args,
+                normalised,
+            } => format!(
+                "field_lpdf.{}({} | {}){}",
+                field_name(g.field(*field)),
+                id(&args[0]),
+                list(&args[1..]),
+                if *normalised { "" } else { " unnormalised" }
+            ),
+            Op::FieldWhiten { field, args } => format!(
+                "field_whiten.{}({})",
+                field_name(g.field(*field)),
+                list(args)
+            ),
         };
         let shape: Vec<String> = node.shape.iter().map(|d| d.to_string()).collect();
         let tag = if node.param { "param" } else { "data" };

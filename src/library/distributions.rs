@@ -18,6 +18,38 @@ pub enum Support {
     Field,
 }
 
+/// How a field's grid ends along one axis (the `boundary` option of `field[...]`): it decides the
+/// boundary condition of the Laplacian in `gmrf`/`matern` priors and whether random walks wrap around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Boundary {
+    /// Reflecting (zero-flux) ends; random walks simply stop at the edge. The default.
+    Neumann,
+    /// The axis wraps around (a torus), as longitude does.
+    Periodic,
+}
+
+impl Boundary {
+    pub const NAMES: &'static [&'static str] = &["neumann", "periodic"];
+
+    pub fn from_name(name: &str) -> Option<Boundary> {
+        match name {
+            "neumann" => Some(Boundary::Neumann),
+            "periodic" => Some(Boundary::Periodic),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Boundary::Neumann => "neumann",
+            Boundary::Periodic => "periodic",
+        }
+    }
+}
+
+/// The values of a field prior's `param` option: how the sampler sees the field.
+pub const PARAMETERISATIONS: &[&str] = &["centred", "whitened"];
+
 /// How one parameter's shape must relate to the left side's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamKind {
@@ -31,6 +63,8 @@ pub enum ParamKind {
     Vector,
     /// A square matrix, as many rows as the left side's last axis (a Cholesky factor).
     SquareMatrix,
+    /// A name from this list (an option such as `param = whitened`), not an expression.
+    Choice(&'static [&'static str]),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -184,6 +218,7 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
             with("range", PerAxis, None),
             with("sd", Scalar, None),
             with("mean", Elementwise, Some("0")),
+            with("param", Choice(PARAMETERISATIONS), Some("centred")),
         ],
     ),
     field(
@@ -193,6 +228,7 @@ pub const DISTRIBUTIONS: &[DistSpec] = &[
             with("range", PerAxis, None),
             with("sd", Scalar, None),
             with("mean", Elementwise, Some("0")),
+            with("param", Choice(PARAMETERISATIONS), Some("centred")),
         ],
     ),
     field("rw1", &[with("sd", Scalar, None)]),

@@ -26,6 +26,7 @@ pub fn remove_dead_nodes(g: Graph) -> Graph {
         // Patterns are few and small beside the values: kept whole, so their numbers stay.
         patterns: g.patterns.clone(),
         dim: g.dim,
+        fields: g.fields.clone(),
         ..Graph::default()
     };
     let mut const_id: Vec<Option<ConstId>> = vec![None; g.consts.len()];

@@ -6,7 +6,7 @@ use crate::ir::graph::{Graph, Op};
 /// Marks every log density unnormalised and removes terms that do not depend on the parameters.
 pub fn drop_constant_terms(mut g: Graph) -> Graph {
     for node in &mut g.nodes {
-        if let Op::Lpdf { normalised, .. } = &mut node.op {
+        if let Op::Lpdf { normalised, .. } | Op::FieldPrior { normalised, .. } = &mut node.op {
             *normalised = false;
         }
     }
