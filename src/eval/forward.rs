@@ -2,12 +2,15 @@
 //!
 //! Used three ways: by the evaluator in arena order on every log-density call, by constant folding on
 //! data-only nodes, and by lowering when it needs a data value (an index, a slice bound). Nothing here
-//! allocates except `eval_data_node`, which runs at compile time.
+//! allocates except `eval_data_node`, which runs at compile time. ODE solves run in the memory the
+//! caller keeps for them (`ode::graph::SolveWork`, one per solve) and are the only nodes that can fail.
 
 use super::dists::{self, Family};
 use super::ops;
 use super::transforms;
+use super::EvalError;
 use crate::ir::graph::{Graph, NodeId, Op, Transform};
+use crate::ode::graph::SolveWork;
 
 /// Most arguments any distribution takes (variate included).
 pub const MAX_DIST_ARGS: usize = 6;
@@ -18,6 +21,7 @@ pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
     match &g.node(id).op {
         Op::Lpdf { args, .. } => args.iter().map(|a| g.node(*a).len()).sum(),
         Op::LogJacobian(_, inputs) => constrained_len(g, inputs[0], &g.node(id).op),
+        Op::SolveOde { .. } => crate::ode::graph::solve_scratch_len(g, id),
         _ => 0,
     }
 }
@@ -32,7 +36,9 @@ fn constrained_len(g: &Graph, raw: NodeId, op: &Op) -> usize {
 
 /// Computes node `id` into `out`. `get` returns any earlier node's value; `params` is the unconstrained
 /// vector. With `want_grad`, a log-density node also leaves the gradient of each argument in `scratch`
-/// (laid out argument after argument) for the reverse sweep.
+/// (laid out argument after argument) for the reverse sweep, and a solve its sensitivities. `ode` holds
+/// the memory of every solve (indexed by solve). Only a solve can fail: its error is recoverable.
+#[allow(clippy::too_many_arguments)]
 pub fn forward_node<'a>(
     g: &Graph,
     id: NodeId,
@@ -41,9 +47,16 @@ pub fn forward_node<'a>(
     out: &mut [f64],
     scratch: &mut [f64],
     want_grad: bool,
-) {
+    ode: &mut [Option<SolveWork>],
+) -> Result<(), EvalError> {
     let node = g.node(id);
     match &node.op {
+        Op::SolveOde { solve, args } => {
+            let work = ode[*solve as usize]
+                .as_mut()
+                .expect("every solve node has its memory");
+            crate::ode::graph::forward(g, *solve as usize, args, get, work, out, scratch, want_grad)?;
+        }
         Op::Data(_, c) | Op::Const(c) => out.copy_from_slice(&g.consts[c.0 as usize]),
         Op::Param { offset } => out.copy_from_slice(&params[*offset..*offset + out.len()]),
         Op::Constrain(t, inputs) => {
@@ -115,6 +128,7 @@ pub fn forward_node<'a>(
         }
         Op::AddScalars(items) => out[0] = items.iter().map(|i| get(*i)[0]).sum(),
     }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -174,6 +188,11 @@ pub fn eval_data_node(g: &Graph, id: NodeId, inputs: &[&[f64]]) -> Result<Vec<f6
     };
     let mut out = vec![0.0; node.len()];
     let mut scratch = vec![0.0; scratch_len(g, id)];
-    forward_node(g, id, &get, &[], &mut out, &mut scratch, false);
+    let mut ode: Vec<Option<SolveWork>> = (0..g.solves.len()).map(|_| None).collect();
+    if let Op::SolveOde { solve, args } = &node.op {
+        ode[*solve as usize] = Some(SolveWork::new(g, *solve as usize, args));
+    }
+    forward_node(g, id, &get, &[], &mut out, &mut scratch, false, &mut ode)
+        .map_err(|e| e.to_string())?;
     Ok(out)
 }

@@ -9,6 +9,7 @@ use super::forward::{forward_node, scratch_len};
 use super::reverse::backward_node;
 use super::transforms;
 use crate::ir::graph::{Graph, NodeId, Op, TermKind};
+use crate::ode::graph::{workspaces, SolveWork};
 use std::fmt;
 
 /// Why a log density could not be computed.
@@ -19,6 +20,13 @@ pub enum EvalError {
     NonFinite,
     /// The caller passed a vector of the wrong length: a bug in the caller.
     Dimension { expected: usize, found: usize },
+    /// An ODE solve failed at this point (too many steps, a step size that underflowed, a non-finite
+    /// state): recoverable like a non-finite density, with the system and the time it reached.
+    Ode {
+        system: String,
+        method: crate::ode::Method,
+        failure: crate::ode::Failure,
+    },
 }
 
 impl fmt::Display for EvalError {
@@ -34,6 +42,15 @@ impl fmt::Display for EvalError {
                     "expected a point with {expected} coordinates, got {found}"
                 )
             }
+            EvalError::Ode {
+                system,
+                method,
+                failure,
+            } => write!(
+                f,
+                "`{}` of the ode system `{system}` failed: {failure}",
+                method.function()
+            ),
         }
     }
 }
@@ -43,7 +60,7 @@ impl std::error::Error for EvalError {}
 impl EvalError {
     /// Whether a sampler may simply reject the point and go on.
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, EvalError::NonFinite)
+        matches!(self, EvalError::NonFinite | EvalError::Ode { .. })
     }
 }
 
@@ -67,6 +84,13 @@ pub struct CompiledModel {
     full_schedule: Vec<NodeId>,
     /// Every node's value where it does not depend on the parameters.
     data_values: Vec<f64>,
+}
+
+/// An evaluator's buffers: values, adjoints, per-node scratch and the ODE solves' memory.
+struct Buffers {
+    values: Vec<f64>,
+    scratch: Vec<f64>,
+    ode: Vec<Option<SolveWork>>,
 }
 
 impl CompiledModel {
@@ -114,14 +138,20 @@ impl CompiledModel {
             full_schedule,
             data_values: vec![0.0; total],
         };
-        let mut values = vec![0.0; total];
-        let mut scratch = vec![0.0; model.scratch_total];
+        let mut b = Buffers {
+            values: vec![0.0; total],
+            scratch: vec![0.0; model.scratch_total],
+            ode: workspaces(&model.graph),
+        };
         for i in 0..n {
             if !model.graph.nodes[i].param {
-                model.run_forward(NodeId(i as u32), &mut values, &[], &mut scratch, false);
+                // Lowering evaluated every data-only solve and reported a failure with its span.
+                model
+                    .run_forward(NodeId(i as u32), &mut b, &[], false)
+                    .expect("data-only values were computed once during lowering");
             }
         }
-        model.data_values = values;
+        model.data_values = b.values;
         model
     }
 
@@ -154,9 +184,12 @@ impl CompiledModel {
     pub fn evaluator(&self) -> Evaluator<'_> {
         Evaluator {
             model: self,
-            values: self.data_values.clone(),
+            b: Buffers {
+                values: self.data_values.clone(),
+                scratch: vec![0.0; self.scratch_total],
+                ode: workspaces(&self.graph),
+            },
             adj: vec![0.0; self.data_values.len()],
-            scratch: vec![0.0; self.scratch_total],
             weights: self.graph.modalities.iter().map(|m| m.weight).collect(),
             jacobian: true,
         }
@@ -170,13 +203,12 @@ impl CompiledModel {
     fn run_forward(
         &self,
         id: NodeId,
-        values: &mut [f64],
+        b: &mut Buffers,
         params: &[f64],
-        scratch: &mut [f64],
         want_grad: bool,
-    ) {
+    ) -> Result<(), EvalError> {
         let r = self.range(id);
-        let (before, rest) = values.split_at_mut(r.start);
+        let (before, rest) = b.values.split_at_mut(r.start);
         let before: &[f64] = before;
         let out = &mut rest[..r.len()];
         let sr = self.scratch_offset[id.index()]
@@ -188,9 +220,10 @@ impl CompiledModel {
             &get,
             params,
             out,
-            &mut scratch[sr],
+            &mut b.scratch[sr],
             want_grad,
-        );
+            &mut b.ode,
+        )
     }
 }
 
@@ -216,9 +249,8 @@ pub fn element_names(name: &str, shape: &[usize]) -> Vec<String> {
 /// One evaluation workspace over a compiled model (one per chain or thread).
 pub struct Evaluator<'m> {
     model: &'m CompiledModel,
-    values: Vec<f64>,
+    b: Buffers,
     adj: Vec<f64>,
-    scratch: Vec<f64>,
     weights: Vec<f64>,
     jacobian: bool,
 }
@@ -272,7 +304,7 @@ impl<'m> Evaluator<'m> {
                 if w == 0.0 {
                     0.0
                 } else {
-                    w * self.values[m.offset[t.node.index()]]
+                    w * self.b.values[m.offset[t.node.index()]]
                 }
             })
             .sum()
@@ -283,7 +315,7 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, false);
+            m.run_forward(id, &mut self.b, x, false)?;
         }
         let lp = self.target();
         if lp.is_finite() {
@@ -308,7 +340,7 @@ impl<'m> Evaluator<'m> {
         }
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, true);
+            m.run_forward(id, &mut self.b, x, true)?;
             self.adj[m.range(id)].fill(0.0);
         }
         let lp = self.target();
@@ -332,11 +364,11 @@ impl<'m> Evaluator<'m> {
             }
             let (adj_before, adj_rest) = self.adj.split_at_mut(r.start);
             let g_out = &adj_rest[..r.len()];
-            let values = &self.values;
+            let values = &self.b.values;
             let get = |n: NodeId| &values[m.range(n)];
             let range = |n: NodeId| m.range(n);
             let s0 = m.scratch_offset[id.index()];
-            let scratch = &self.scratch[s0..s0 + scratch_len(&m.graph, id)];
+            let scratch = &self.b.scratch[s0..s0 + scratch_len(&m.graph, id)];
             backward_node(
                 &m.graph,
                 id,
@@ -360,7 +392,7 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, false);
+            m.run_forward(id, &mut self.b, x, false)?;
         }
         let out = |name: &str, node: NodeId, values: &[f64]| Output {
             name: name.to_string(),
@@ -371,13 +403,13 @@ impl<'m> Evaluator<'m> {
             .graph
             .latents
             .iter()
-            .map(|l| out(&l.name, l.value, &self.values))
+            .map(|l| out(&l.name, l.value, &self.b.values))
             .collect();
         outputs.extend(
             m.graph
                 .laws
                 .iter()
-                .map(|(n, node)| out(n, *node, &self.values)),
+                .map(|(n, node)| out(n, *node, &self.b.values)),
         );
         Ok(outputs)
     }
@@ -389,11 +421,11 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(id, &mut self.values, x, &mut self.scratch, false);
+            m.run_forward(id, &mut self.b, x, false)?;
         }
         Ok(nodes
             .iter()
-            .map(|&n| self.values[m.range(n)].to_vec())
+            .map(|&n| self.b.values[m.range(n)].to_vec())
             .collect())
     }
 
@@ -403,8 +435,10 @@ impl<'m> Evaluator<'m> {
         let mut x = vec![0.0; m.dim()];
         // Bounds may depend on other latents: repeat until every bound has seen the final values.
         for _ in 0..=m.graph.latents.len() {
+            // Only the bounds are read here: a solve that fails at this provisional point (it may
+            // feed a law, not a bound) must not stop the conversion.
             for &id in &m.full_schedule {
-                m.run_forward(id, &mut self.values, &x, &mut self.scratch, false);
+                let _ = m.run_forward(id, &mut self.b, &x, false);
             }
             let mut next = x.clone();
             for l in &m.graph.latents {
@@ -425,7 +459,7 @@ impl<'m> Evaluator<'m> {
                     Op::Constrain(t, inputs) => {
                         let bounds: Vec<&[f64]> = inputs[1..]
                             .iter()
-                            .map(|b| &self.values[m.range(*b)])
+                            .map(|b| &self.b.values[m.range(*b)])
                             .collect();
                         transforms::unconstrain(*t, given, &bounds, target)
                             .map_err(|e| format!("latent `{}`: {e}", l.name))?;

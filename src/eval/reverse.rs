@@ -171,6 +171,9 @@ pub fn backward_node<'a>(
             let n = args.len().min(MAX_DIST_ARGS);
             scatter(g, &args[..n], scratch, g_out[0], adj, range);
         }
+        Op::SolveOde { args, .. } => {
+            crate::ode::graph::backward(g, id, args, g_out, scratch, adj, range)
+        }
         Op::AddScalars(items) => {
             for it in items {
                 if wants(*it) {

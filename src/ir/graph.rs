@@ -101,6 +101,10 @@ pub enum Op {
     },
     /// The sum of scalar inputs.
     AddScalars(Vec<NodeId>),
+    /// The solution of an ODE system at the output times (times x states): `solve` indexes
+    /// `Graph::solves`; `args` are the initial state (a vector), the initial time, the output times
+    /// (data) and the system's parameters (scalars), in order.
+    SolveOde { solve: u32, args: Vec<NodeId> },
 }
 
 impl Op {
@@ -111,7 +115,7 @@ impl Op {
             Op::Constrain(_, v) | Op::LogJacobian(_, v) | Op::Concat(v) | Op::AddScalars(v) => {
                 v.clone()
             }
-            Op::Lpdf { args, .. } => args.clone(),
+            Op::Lpdf { args, .. } | Op::SolveOde { args, .. } => args.clone(),
             Op::Unary(_, a)
             | Op::Reduce(_, a, _)
             | Op::CumSum(a, _)
@@ -147,6 +151,10 @@ impl Op {
                 args: v(args, f),
                 dims: *dims,
                 normalised: *normalised,
+            },
+            Op::SolveOde { solve, args } => Op::SolveOde {
+                solve: *solve,
+                args: v(args, f),
             },
             Op::Unary(u, a) => Op::Unary(*u, f(*a)),
             Op::Reduce(r, a, s) => Op::Reduce(*r, f(*a), *s),
@@ -232,6 +240,28 @@ pub struct Modality {
     pub weight: f64,
 }
 
+/// An `ode` system compiled for the solvers: its right-hand side is a graph of its own whose
+/// parameter vector is z = (t, states, parameters) (`Param` nodes at offsets 0, 1..=n, n+1..) and whose
+/// one law is the rate vector (d state / dt, one entry per state). Data the right-hand side reads are
+/// folded into it as constants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OdeSystem {
+    pub name: String,
+    pub time: String,
+    pub states: Vec<String>,
+    pub params: Vec<String>,
+    pub rhs: Graph,
+}
+
+/// One `solve_ode` / `solve_ode_stiff` call: which system, which solver, which tolerances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OdeSolve {
+    /// Index into `Graph::odes`.
+    pub system: usize,
+    pub method: crate::ode::Method,
+    pub tol: crate::ode::Tolerances,
+}
+
 /// A compiled model's graph.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Graph {
@@ -248,6 +278,9 @@ pub struct Graph {
     pub modalities: Vec<Modality>,
     /// Length of the unconstrained parameter vector.
     pub dim: usize,
+    /// ODE systems the solves use, and the solves (`Op::SolveOde` nodes index these).
+    pub odes: Vec<OdeSystem>,
+    pub solves: Vec<OdeSolve>,
 }
 
 impl Graph {

@@ -32,7 +32,7 @@ impl<'m> Lowerer<'m> {
         self.g.node(n).shape.clone()
     }
 
-    fn plain(&self, node: NodeId, int: bool, per_element: bool) -> Val {
+    pub(super) fn plain(&self, node: NodeId, int: bool, per_element: bool) -> Val {
         let rank = self.g.node(node).shape.len();
         let form = match rank {
             0 => Form::Scalar,
@@ -107,7 +107,7 @@ impl<'m> Lowerer<'m> {
         .with_help("compute this outside the comprehension, with a `law` or `let`")
     }
 
-    fn no_per_element(&self, v: &Val, what: &str, span: Span) -> R<()> {
+    pub(super) fn no_per_element(&self, v: &Val, what: &str, span: Span) -> R<()> {
         if v.per_element {
             Err(self.unsupported(what, span))
         } else {
@@ -507,7 +507,8 @@ impl<'m> Lowerer<'m> {
         }
         let span = e.span;
         match spec.rule {
-            Rule::SolveOde | Rule::Solve => Err(Diagnostic::error(
+            Rule::SolveOde => self.solve_ode(e, func, args),
+            Rule::Solve => Err(Diagnostic::error(
                 func.span,
                 format!("`{}` cannot be compiled yet", spec.name),
             )

@@ -4,6 +4,7 @@
 pub mod graph;
 mod lower;
 mod lower_expr;
+mod lower_ode;
 pub mod print;
 pub mod validate;
 

@@ -24,6 +24,8 @@ pub fn remove_dead_nodes(g: Graph) -> Graph {
         laws: g.laws.clone(),
         modalities: g.modalities.clone(),
         dim: g.dim,
+        odes: g.odes.clone(),
+        solves: g.solves.clone(),
         ..Graph::default()
     };
     let mut const_id: Vec<Option<ConstId>> = vec![None; g.consts.len()];
