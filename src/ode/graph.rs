@@ -11,7 +11,8 @@
 //! solver's workspace, the input values); [`forward`] and [`backward`] are the node's rules for the
 //! evaluator. The node's scratch holds d out / d input for the reverse sweep.
 
-use super::{solve, Column, Failure, Method, System, Workspace};
+use super::tape::Tape;
+use super::{solve, Column, Failure, System, Workspace};
 use crate::eval::forward::{forward_node, scratch_len};
 use crate::eval::reverse::backward_node;
 use crate::eval::EvalError;
@@ -23,6 +24,9 @@ pub struct RhsWork {
     offset: Vec<usize>,
     len: Vec<usize>,
     scratch_offset: Vec<usize>,
+    scratch_len: Vec<usize>,
+    /// The scalar fast path, when the rate is scalar arithmetic.
+    tape: Option<Tape>,
     /// Parameter-dependent nodes the rate needs, in arena order.
     schedule: Vec<NodeId>,
     /// Per node: the index of its first switch value, or `u32::MAX` when it is not a switch.
@@ -50,14 +54,16 @@ impl RhsWork {
     /// Lays out the buffers of a right-hand side graph and computes its data-only values once.
     pub fn new(rhs: &Graph) -> RhsWork {
         let n = rhs.nodes.len();
-        let (mut offset, mut len, mut scratch_offset) = (vec![], vec![], vec![]);
+        let (mut offset, mut len) = (vec![], vec![]);
+        let (mut scratch_offset, mut scratch_lens) = (vec![], vec![]);
         let (mut total, mut scratch_total) = (0, 0);
         for i in 0..n {
             offset.push(total);
             len.push(rhs.nodes[i].len());
             total += rhs.nodes[i].len();
             scratch_offset.push(scratch_total);
-            scratch_total += scratch_len(rhs, NodeId(i as u32));
+            scratch_lens.push(scratch_len(rhs, NodeId(i as u32)));
+            scratch_total += scratch_lens[i];
         }
         let output = rhs.laws[0].1;
         let mut need = vec![false; n];
@@ -83,10 +89,13 @@ impl RhsWork {
                 }
             }
         }
+        let tape = Tape::build(rhs, &schedule, &offset, &switch_of);
         let mut w = RhsWork {
             offset,
             len,
             scratch_offset,
+            scratch_len: scratch_lens,
+            tape,
             schedule,
             switch_of,
             switches,
@@ -120,7 +129,7 @@ impl RhsWork {
         let before: &[f64] = before;
         let out = &mut rest[..r.len()];
         let s0 = self.scratch_offset[id.index()];
-        let scratch = &mut self.scratch[s0..s0 + scratch_len(g, id)];
+        let scratch = &mut self.scratch[s0..s0 + self.scratch_len[id.index()]];
         let (offset, len) = (&self.offset, &self.len);
         let get = |n: NodeId| &before[offset[n.index()]..offset[n.index()] + len[n.index()]];
         forward_node(g, id, &get, &self.z, out, scratch, false, &mut [])
@@ -129,6 +138,10 @@ impl RhsWork {
 
     /// The forward sweep at `self.z`, switches held at `modes` when given.
     fn forward(&mut self, g: &Graph, modes: Option<&[f64]>) {
+        if let Some(tape) = &self.tape {
+            tape.forward(&mut self.values, &self.z, modes);
+            return;
+        }
         for k in 0..self.schedule.len() {
             let id = self.schedule[k];
             match (modes, self.switch_of[id.index()]) {
@@ -145,6 +158,10 @@ impl RhsWork {
     /// The reverse sweep from the adjoints already seeded in `adj`; leaves d/dz in `dz`.
     fn reverse(&mut self, g: &Graph) {
         self.dz.fill(0.0);
+        if let Some(tape) = &self.tape {
+            tape.reverse(&self.values, &mut self.adj, &mut self.dz);
+            return;
+        }
         for k in (0..self.schedule.len()).rev() {
             let id = self.schedule[k];
             let r = self.range(id);
@@ -161,7 +178,7 @@ impl RhsWork {
             let get = |n: NodeId| &values[offset[n.index()]..offset[n.index()] + len[n.index()]];
             let range = |n: NodeId| offset[n.index()]..offset[n.index()] + len[n.index()];
             let s0 = self.scratch_offset[id.index()];
-            let scratch = &self.scratch[s0..s0 + scratch_len(g, id)];
+            let scratch = &self.scratch[s0..s0 + self.scratch_len[id.index()]];
             backward_node(g, id, &get, &values[r], g_out, scratch, adj_before, &range);
         }
     }
@@ -473,9 +490,4 @@ pub fn backward(
         let v: f64 = g_out.iter().zip(t0_sens).map(|(a, b)| a * b).sum();
         adj[range(args[1]).start] += v;
     }
-}
-
-/// The method's name for messages, e.g. in a failure of a data-only solve.
-pub fn describe(method: Method) -> &'static str {
-    method.function()
 }

@@ -40,6 +40,7 @@ pub mod bdf;
 pub mod dopri;
 pub mod graph;
 mod linalg;
+mod tape;
 
 use std::fmt;
 
