@@ -17,7 +17,7 @@
 //! differences, predictor and step changes, so they are the derivative of the computed solution.
 
 use super::linalg::{lu_factor, lu_solve};
-use super::{initial_step, min_step, rms, Ctx, Failure, FailureKind, Stepper};
+use super::{initial_step, min_step, quantize, rms, Ctx, Failure, FailureKind, Stepper};
 
 const MAX_ORDER: usize = 5;
 const NEWTON_MAXITER: usize = 4;
@@ -247,7 +247,7 @@ impl Stepper for Bdf {
             });
         }
         let (y1, f1) = (&mut self.tmp.0, &mut self.tmp.1);
-        let h = initial_step(
+        let h = quantize(initial_step(
             cx,
             t,
             &first[..n],
@@ -255,7 +255,7 @@ impl Stepper for Bdf {
             t_end - t,
             1,
             (&mut self.scale, y1, f1),
-        );
+        ));
         for v in d1.iter_mut() {
             *v *= h;
         }
@@ -331,8 +331,9 @@ impl Stepper for Bdf {
             };
             if !converged {
                 cx.stats.rejected += 1;
-                h_abs *= 0.5;
-                self.change_d(0.5);
+                let h = quantize(h_abs * 0.5);
+                self.change_d(h / h_abs);
+                h_abs = h;
                 self.n_equal_steps = 0;
                 self.lu_valid = false;
                 continue;
@@ -351,8 +352,9 @@ impl Stepper for Bdf {
                 } else {
                     MIN_FACTOR
                 };
-                h_abs *= factor;
-                self.change_d(factor);
+                let h = quantize(h_abs * factor);
+                self.change_d(h / h_abs);
+                h_abs = h;
                 self.n_equal_steps = 0;
                 continue;
             }
@@ -418,8 +420,9 @@ impl Stepper for Bdf {
             }
             self.order = order + best - 1;
             let factor = MAX_FACTOR.min(safety * factors[best]);
-            self.h_abs *= factor;
-            self.change_d(factor);
+            let h = quantize(self.h_abs * factor);
+            self.change_d(h / self.h_abs);
+            self.h_abs = h;
             self.n_equal_steps = 0;
             self.lu_valid = false;
             return Ok(());

@@ -6,7 +6,7 @@
 //! stage point, so S is the exact derivative of the computed y. The error estimate and the step sizes
 //! use the states only.
 
-use super::{initial_step, min_step, rms, Ctx, Failure, FailureKind, Stepper};
+use super::{initial_step, min_step, quantize, rms, Ctx, Failure, FailureKind, Stepper};
 
 const C: [f64; 7] = [0.0, 0.2, 0.3, 0.8, 8.0 / 9.0, 1.0, 1.0];
 
@@ -127,7 +127,7 @@ impl Stepper for Dopri {
             });
         }
         let (y1, f1) = (&mut self.tmp.0, &mut self.tmp.1);
-        self.h = initial_step(
+        self.h = quantize(initial_step(
             cx,
             t,
             &self.y[..n],
@@ -135,7 +135,7 @@ impl Stepper for Dopri {
             t_end - t,
             4,
             (&mut self.scale, y1, f1),
-        );
+        ));
         self.t = t;
         self.t_old = t;
         self.facold = 1e-4;
@@ -190,7 +190,7 @@ impl Stepper for Dopri {
                 // A stage left the domain of the rate: retreat hard.
                 cx.stats.rejected += 1;
                 rejected = true;
-                self.h = h * FAC_MIN;
+                self.h = quantize(h * FAC_MIN);
                 continue;
             }
             let fac11 = err.powf(expo1);
@@ -215,12 +215,12 @@ impl Stepper for Dopri {
                 self.t_old = t;
                 self.t = if h == t_end - t { t_end } else { t + h };
                 self.h_last = h;
-                self.h = h_new;
+                self.h = quantize(h_new);
                 return Ok(());
             }
             cx.stats.rejected += 1;
             rejected = true;
-            self.h = h / (1.0 / FAC_MIN).min(fac11 / SAFE);
+            self.h = quantize(h / (1.0 / FAC_MIN).min(fac11 / SAFE));
         }
     }
 

@@ -284,6 +284,19 @@ pub(crate) fn rms(x: &[f64], scale: &[f64]) -> f64 {
     (s / x.len().max(1) as f64).sqrt()
 }
 
+/// Rounds a step size down onto the grid 2^(k/8) (k an integer). Step sizes follow from error estimates
+/// that vary smoothly with the parameters; on a grid, the whole sequence of steps stays the same for
+/// nearby parameters (it changes only where a choice flips), so the sensitivities, which differentiate
+/// the steps taken, are the exact derivative of the computed solution there. Without it, the unmodelled
+/// dependence of each step size on the parameters leaves gradient errors of the order of the tolerance
+/// times the number of steps, which stall optimisers and bias HMC's energy. It costs ~4% more steps.
+pub(crate) fn quantize(h: f64) -> f64 {
+    if !(h > 0.0 && h.is_finite()) {
+        return h;
+    }
+    ((h.log2() * 8.0).floor() / 8.0).exp2()
+}
+
 /// The smallest step that still advances `t`: ten units in its last place.
 pub(crate) fn min_step(t: f64) -> f64 {
     10.0 * (next_up(t.abs()) - t.abs())
