@@ -48,9 +48,38 @@ modality d { y[idx] ~ normal(max(eta) + sd(eta) + diff(o)[1], s + p) }
 const DATA: &str = r#"{"n": 4, "X": [[1, 0.5], [0.2, -1], [0, 1], [1, 1]], "y": [0.5, 1.5, -0.2, 0.9],
   "c": [1, 0, 3, 2], "idx": [4, 1]}"#;
 
+/// ODE solves, explicit and stiff, with a switch (the lamp), a latent initial state and time, a data
+/// parameter, and two solves merged into one.
+const ODE_MODEL: &str = r#"
+data { n: int > 0, t_a: vector[n], t_b: vector[n], y: vector[n], t_off: real }
+ode lamp(t; A, B; k, j, t_off) {
+  dA/dt = ifelse(t < t_off, 1, 0) - k * A * B
+  dB/dt = k * A * B - j * B
+}
+latent {
+  k: real > 0 ~ lognormal(0, 0.5)
+  j: real > 0 ~ lognormal(0, 0.5)
+  a0: real > 0 ~ lognormal(0, 0.5)
+  t0: real < 0.1 ~ normal(0, 0.1)
+}
+law s1 = solve_ode(lamp, [a0, 0.5], t0, t_a, k, j, t_off)
+law s2 = solve_ode_stiff(lamp, [a0, 0.5], t0, t_a, k, j, t_off)
+law s3 = solve_ode_stiff(lamp, [a0, 0.5], t0, t_b, k, j, t_off)
+modality m { y ~ normal(s1[:, 1] + s2[:, 2] + s3[:, 2], 0.1) }
+"#;
+const ODE_DATA: &str = r#"{"n": 3, "t_a": [0.5, 1.5, 3], "t_b": [0.7, 1.5, 2.5], "y": [1, 1.2, 0.9],
+  "t_off": 1}"#;
+
 #[test]
 fn gradient_evaluation_does_not_allocate() {
     let model = common::compile(MODEL, DATA, &mmi::passes::Settings::default());
+    assert_no_allocation(&model);
+    let ode = common::compile(ODE_MODEL, ODE_DATA, &mmi::passes::Settings::default());
+    assert_eq!(ode.graph.solves.len(), 2, "the stiff solves are merged");
+    assert_no_allocation(&ode);
+}
+
+fn assert_no_allocation(model: &mmi::eval::CompiledModel) {
     let mut ev = model.evaluator();
     let x: Vec<f64> = (0..model.dim()).map(|i| 0.1 * i as f64 - 0.3).collect();
     let mut grad = vec![0.0; x.len()];

@@ -163,9 +163,19 @@ pub struct Failure {
     pub kind: FailureKind,
 }
 
+/// A time for messages: seven significant digits are enough to say where a solve stopped.
+fn show_time(t: f64) -> String {
+    if t == 0.0 || !t.is_finite() {
+        return format!("{t}");
+    }
+    let digits = 6 - t.abs().log10().floor() as i32;
+    let scale = 10f64.powi(digits);
+    format!("{}", (t * scale).round() / scale)
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.t;
+        let t = show_time(self.t);
         match self.kind {
             FailureKind::TooManySteps(n) => write!(
                 f,
@@ -180,7 +190,8 @@ impl fmt::Display for Failure {
             }
             FailureKind::BeforeStart { time } => write!(
                 f,
-                "the output time {time} is before the initial time {t}"
+                "the output time {} is before the initial time {t}",
+                show_time(time)
             ),
             FailureKind::BadInput => write!(
                 f,
