@@ -58,14 +58,19 @@ modality m { y ~ normal(d1[:, 1] + d2[:, 1] + l1[:, 1] + l2[:, 1] + o1[:, 1] + o
 #[test]
 fn solutions_read_from_a_model_match_closed_forms() {
     let times = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0];
-    let json = format!(
-        r#"{{"n": 6, "t": {times:?}, "y": [0, 0, 0, 0, 0, 0]}}"#
-    );
+    let json = format!(r#"{{"n": 6, "t": {times:?}, "y": [0, 0, 0, 0, 0, 0]}}"#);
     let model = common::compile(CLOSED_FORMS, &json, &Settings::default());
     let (k, r, big_k, n0, w, c) = (0.7, 1.3, 2.5, 0.4, 1.9, 0.3);
     let out = outputs(
         &model,
-        &[("k", k), ("r", r), ("K", big_k), ("N0", n0), ("w", w), ("c", c)],
+        &[
+            ("k", k),
+            ("r", r),
+            ("K", big_k),
+            ("N0", n0),
+            ("w", w),
+            ("c", c),
+        ],
     );
     let a = nalgebra::DMatrix::from_row_slice(2, 2, &[0.0, 1.0, -w * w, -c]);
     for (i, &t) in times.iter().enumerate() {
@@ -73,7 +78,12 @@ fn solutions_read_from_a_model_match_closed_forms() {
         let e = (r * t).exp();
         let logistic = big_k * n0 * e / (big_k + n0 * (e - 1.0));
         let osc = (a.clone() * t).exp() * nalgebra::DVector::from_column_slice(&[n0, 0.0]);
-        for (law, exact) in [("d1", decay), ("d2", decay), ("l1", logistic), ("l2", logistic)] {
+        for (law, exact) in [
+            ("d1", decay),
+            ("d2", decay),
+            ("l1", logistic),
+            ("l2", logistic),
+        ] {
             let got = out[law][i];
             assert!(
                 (got - exact).abs() <= 1e-7 * exact.abs(),
@@ -205,14 +215,18 @@ fn a_failing_solve_is_a_recoverable_error_naming_the_system_and_time() {
         ev.log_density_and_gradient(&x, &mut grad).unwrap_err(),
     ] {
         assert!(err.is_recoverable());
-        let EvalError::Ode { system, failure, .. } = &err else {
+        let EvalError::Ode {
+            system, failure, ..
+        } = &err
+        else {
             panic!("{err:?}")
         };
         assert_eq!(system, "blowup");
         assert!((failure.t - 1.0).abs() < 1e-3, "{err}");
         let text = err.to_string();
         assert!(
-            text.contains("`solve_ode` of the ode system `blowup` failed") && text.contains("t = 1"),
+            text.contains("`solve_ode` of the ode system `blowup` failed")
+                && text.contains("t = 1"),
             "{text}"
         );
     }

@@ -4,6 +4,9 @@
 //! a state crossing a threshold) against piecewise closed forms, Robertson's stiff kinetics against
 //! published values with a step bound, and failures as values.
 
+// States, columns and times index several arrays in step; index loops say that most plainly.
+#![allow(clippy::needless_range_loop)]
+
 use mmi::ode::{solve, Column, Failure, FailureKind, Method, Stats, System, Tolerances, Workspace};
 use nalgebra::DMatrix;
 
@@ -54,7 +57,9 @@ fn run(
     let mut work = Workspace::new(method, n, sys.n_params(), cols.len(), sys.n_switches());
     let mut out = vec![0.0; times.len() * n];
     let mut sens = vec![0.0; times.len() * n * cols.len()];
-    let stats = solve(sys, tol, y0, t0, times, p, cols, &mut work, &mut out, &mut sens)?;
+    let stats = solve(
+        sys, tol, y0, t0, times, p, cols, &mut work, &mut out, &mut sens,
+    )?;
     Ok(Solution { out, sens, stats })
 }
 
@@ -180,8 +185,15 @@ fn exponential_decay_and_its_sensitivities_match_the_closed_form() {
             // Error-per-step control on a contractive problem: the global error is at most the sum
             // of the local errors, each within the tolerance (a factor 2 for the estimate).
             let bound = 2.0 * s.stats.steps as f64 * rtol;
-            eprintln!("{method:?} rtol {rtol:e}: error {err:.2e}, {} steps", s.stats.steps);
-            assert!(err < bound, "{method:?} rtol {rtol}: error {err:e}, {:?}", s.stats);
+            eprintln!(
+                "{method:?} rtol {rtol:e}: error {err:.2e}, {} steps",
+                s.stats.steps
+            );
+            assert!(
+                err < bound,
+                "{method:?} rtol {rtol}: error {err:e}, {:?}",
+                s.stats
+            );
             let d_y0: Vec<f64> = times.iter().map(|t| (-k * t).exp()).collect();
             let d_k: Vec<f64> = times.iter().map(|t| -t * y0 * (-k * t).exp()).collect();
             let got_y0: Vec<f64> = (0..times.len()).map(|i| s.sens[i * 2]).collect();
@@ -200,10 +212,7 @@ fn exponential_decay_and_its_sensitivities_match_the_closed_form() {
 fn logistic_growth_matches_the_closed_form() {
     let times: Vec<f64> = (0..=20).map(|i| 0.5 * i as f64).collect();
     let (y0, r, k) = (0.05, 1.2, 3.0);
-    let exact: Vec<f64> = times
-        .iter()
-        .map(|&t| logistic_exact(t, y0, r, k))
-        .collect();
+    let exact: Vec<f64> = times.iter().map(|&t| logistic_exact(t, y0, r, k)).collect();
     for method in BOTH {
         let cols = [Column::Init(0), Column::Param(0), Column::Param(1)];
         let s = run(
@@ -298,10 +307,7 @@ fn linear_systems_match_the_matrix_exponential() {
                 let mut down = p;
                 up[c] += h;
                 down[c] -= h;
-                let (a, b) = (
-                    expm_solution(&up, &y0, t),
-                    expm_solution(&down, &y0, t),
-                );
+                let (a, b) = (expm_solution(&up, &y0, t), expm_solution(&down, &y0, t));
                 for st in 0..3 {
                     let fd = (a[st] - b[st]) / (2.0 * h);
                     let got = s.sens[(i * 5 + 3 + c) * 3 + st];
@@ -350,7 +356,17 @@ fn sensitivities_match_finite_differences_of_the_solver() {
         .collect();
     for method in BOTH {
         let t = tol(1e-12, 1e-14);
-        let s = run(&mut lotka_volterra(), method, t, &y0, 0.0, &times, &p, &cols).unwrap();
+        let s = run(
+            &mut lotka_volterra(),
+            method,
+            t,
+            &y0,
+            0.0,
+            &times,
+            &p,
+            &cols,
+        )
+        .unwrap();
         for (c, col) in cols.iter().enumerate() {
             let h = 1e-5;
             let at = |d: f64| {
@@ -539,8 +555,14 @@ fn a_state_crossing_a_threshold_is_located_with_its_sensitivity_jump() {
                 (1.0 + a * t / 2.0 - (1.0 - y0) / 2.0, 0.5, t / 2.0)
             };
             assert!((s.out[i] - y).abs() < 1e-12, "{method:?} y({t})");
-            assert!((s.sens[i * 2] - dy0).abs() < 1e-10, "{method:?} dy/dy0({t})");
-            assert!((s.sens[i * 2 + 1] - da).abs() < 1e-10, "{method:?} dy/da({t})");
+            assert!(
+                (s.sens[i * 2] - dy0).abs() < 1e-10,
+                "{method:?} dy/dy0({t})"
+            );
+            assert!(
+                (s.sens[i * 2 + 1] - da).abs() < 1e-10,
+                "{method:?} dy/da({t})"
+            );
         }
     }
 }
@@ -634,7 +656,11 @@ fn robertson_kinetics_are_solved_by_the_stiff_solver_in_few_steps() {
     eprintln!("Robertson to t = 4e10 at rtol 1e-4: {:?}", s.stats);
     assert!(s.stats.steps < 800, "CVODE needs 542: {:?}", s.stats);
     // CVODE prints y1(4e7) = 5.2024e-5 (5.1996e-5 in another release).
-    assert!((s.out[0] - 5.2024e-5).abs() < 1e-2 * 5.2024e-5, "{:?}", s.out);
+    assert!(
+        (s.out[0] - 5.2024e-5).abs() < 1e-2 * 5.2024e-5,
+        "{:?}",
+        s.out
+    );
 }
 
 #[test]
@@ -660,7 +686,10 @@ fn the_explicit_solver_gives_up_on_robertson_with_a_clear_error() {
     // Stability, not accuracy, limits the step (h ~ 3.3 / |λ| with |λ| ~ 1e4): it stalls early.
     assert!(err.t > 0.0 && err.t < 100.0, "{err}");
     let text = err.to_string();
-    assert!(text.contains("more than 20000 steps") && text.contains("solve_ode_stiff"), "{text}");
+    assert!(
+        text.contains("more than 20000 steps") && text.contains("solve_ode_stiff"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -676,24 +705,57 @@ fn failures_are_values_not_panics() {
         },
     };
     for method in BOTH {
-        let err = run(&mut blowup, method, tol(1e-6, 1e-6), &[1.0], 0.0, &[2.0], &[], &[])
-            .err()
-            .expect("no solution past the blow-up");
+        let err = run(
+            &mut blowup,
+            method,
+            tol(1e-6, 1e-6),
+            &[1.0],
+            0.0,
+            &[2.0],
+            &[],
+            &[],
+        )
+        .err()
+        .expect("no solution past the blow-up");
         assert!(
             matches!(
                 err.kind,
-                FailureKind::StepSizeUnderflow | FailureKind::NonFinite | FailureKind::TooManySteps(_)
+                FailureKind::StepSizeUnderflow
+                    | FailureKind::NonFinite
+                    | FailureKind::TooManySteps(_)
             ),
             "{method:?}: {err:?}"
         );
-        assert!((err.t - 1.0).abs() < 1e-2, "{method:?} stopped at {}", err.t);
-        let before = run(&mut decay(), method, tol(1e-6, 1e-6), &[1.0], 1.0, &[0.5], &[1.0], &[])
-            .err()
-            .unwrap();
+        assert!(
+            (err.t - 1.0).abs() < 1e-2,
+            "{method:?} stopped at {}",
+            err.t
+        );
+        let before = run(
+            &mut decay(),
+            method,
+            tol(1e-6, 1e-6),
+            &[1.0],
+            1.0,
+            &[0.5],
+            &[1.0],
+            &[],
+        )
+        .err()
+        .unwrap();
         assert_eq!(before.kind, FailureKind::BeforeStart { time: 0.5 });
-        let bad = run(&mut decay(), method, tol(1e-6, 1e-6), &[f64::NAN], 0.0, &[1.0], &[1.0], &[])
-            .err()
-            .unwrap();
+        let bad = run(
+            &mut decay(),
+            method,
+            tol(1e-6, 1e-6),
+            &[f64::NAN],
+            0.0,
+            &[1.0],
+            &[1.0],
+            &[],
+        )
+        .err()
+        .unwrap();
         assert_eq!(bad.kind, FailureKind::BadInput);
     }
 }
@@ -715,8 +777,17 @@ fn outputs_at_the_initial_time_and_repeated_times_need_no_steps() {
         assert_eq!(&s.out[..2], &[3.0, 3.0]);
         assert_eq!(&s.sens[..4], &[1.0, 0.0, 1.0, 0.0]);
         assert_eq!(s.out[2], s.out[3]);
-        let only_start = run(&mut decay(), method, tol(1e-8, 1e-10), &[3.0], 1.0, &[1.0], &[0.5], &[])
-            .unwrap();
+        let only_start = run(
+            &mut decay(),
+            method,
+            tol(1e-8, 1e-10),
+            &[3.0],
+            1.0,
+            &[1.0],
+            &[0.5],
+            &[],
+        )
+        .unwrap();
         assert_eq!(only_start.stats.steps, 0);
     }
 }

@@ -110,9 +110,17 @@ fn cure_data_come_from_its_truth_and_the_rate_constants_are_recovered() {
     for (name, truth) in [("kp", 1200.0), ("kt", 1.0e7)] {
         let q = &summary["quantities"][name];
         let (q5, q95) = (q["q5"].as_f64().unwrap(), q["q95"].as_f64().unwrap());
-        assert!(q5 < truth && truth < q95, "{name}: truth {truth}, 90% interval {q5} .. {q95}");
+        assert!(
+            q5 < truth && truth < q95,
+            "{name}: truth {truth}, 90% interval {q5} .. {q95}"
+        );
     }
-    assert_eq!(summary["divergences"].as_u64(), Some(0), "{}", summary["warnings"]);
+    assert_eq!(
+        summary["divergences"].as_u64(),
+        Some(0),
+        "{}",
+        summary["warnings"]
+    );
 }
 
 /// The posterior variances of log k_p and log k_t (linear in the latents, so exact under the Laplace
@@ -145,7 +153,10 @@ fn cure_log_rate_variances(model: &mmi::eval::CompiledModel, weights: [f64; 2]) 
             .sum()
     };
     // log k_p = rate + lifetime + scale + const, log k_t = scale + 16 (see models/cure.mmi).
-    (var([1.0, 1.0, 0.0, 1.0, 0.0]), var([0.0, 0.0, 0.0, 1.0, 0.0]))
+    (
+        var([1.0, 1.0, 0.0, 1.0, 0.0]),
+        var([0.0, 0.0, 0.0, 1.0, 0.0]),
+    )
 }
 
 #[test]
@@ -154,7 +165,12 @@ fn each_cure_modality_alone_leaves_the_rate_constants_wider() {
     let source = std::fs::read_to_string(format!("{root}/models/cure.mmi")).unwrap();
     let json = std::fs::read_to_string(format!("{root}/models/cure.data.json")).unwrap();
     let model = common::compile(&source, &json, &mmi::passes::Settings::default());
-    let names: Vec<&str> = model.graph.modalities.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = model
+        .graph
+        .modalities
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
     assert_eq!(names, ["ftir", "epr"]);
     // The model's own weights: FTIR 1, EPR tempered to 0.5; each alone keeps its weight.
     let (kp_joint, kt_joint) = cure_log_rate_variances(&model, [1.0, 0.5]);
@@ -175,6 +191,9 @@ fn each_cure_modality_alone_leaves_the_rate_constants_wider() {
         ("k_t, FTIR alone", kt_joint, kt_ftir),
         ("k_t, EPR alone", kt_joint, kt_epr),
     ] {
-        assert!(alone > joint, "{what}: variance {alone} is not above the joint {joint}");
+        assert!(
+            alone > joint,
+            "{what}: variance {alone} is not above the joint {joint}"
+        );
     }
 }

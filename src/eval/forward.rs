@@ -55,7 +55,16 @@ pub fn forward_node<'a>(
             let work = ode[*solve as usize]
                 .as_mut()
                 .expect("every solve node has its memory");
-            crate::ode::graph::forward(g, *solve as usize, args, get, work, out, scratch, want_grad)?;
+            crate::ode::graph::forward(
+                g,
+                *solve as usize,
+                args,
+                get,
+                work,
+                out,
+                scratch,
+                want_grad,
+            )?;
         }
         Op::Data(_, c) | Op::Const(c) => out.copy_from_slice(&g.consts[c.0 as usize]),
         Op::Param { offset } => out.copy_from_slice(&params[*offset..*offset + out.len()]),

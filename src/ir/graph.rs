@@ -104,7 +104,10 @@ pub enum Op {
     /// The solution of an ODE system at the output times (times x states): `solve` indexes
     /// `Graph::solves`; `args` are the initial state (a vector), the initial time, the output times
     /// (data) and the system's parameters (scalars), in order.
-    SolveOde { solve: u32, args: Vec<NodeId> },
+    SolveOde {
+        solve: u32,
+        args: Vec<NodeId>,
+    },
 }
 
 impl Op {

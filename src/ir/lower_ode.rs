@@ -26,7 +26,9 @@ impl<'m> Lowerer<'m> {
                 format!("`{}` inside an ODE right-hand side", func.name),
             )
             .with_label("an ODE's rate cannot solve another ODE")
-            .with_help("solve the inner system outside, in a `law`, and pass what you need as parameters"));
+            .with_help(
+                "solve the inner system outside, in a `law`, and pass what you need as parameters",
+            ));
         }
         let method = if func.name == "solve_ode_stiff" {
             Method::Stiff
@@ -46,7 +48,10 @@ impl<'m> Lowerer<'m> {
             _ => None,
         }
         .ok_or_else(|| {
-            Diagnostic::error(pos[0].span, "internal error: the ode system was not resolved")
+            Diagnostic::error(
+                pos[0].span,
+                "internal error: the ode system was not resolved",
+            )
         })?;
         let tol = self.tolerances(&options)?;
         let system = self.ode_system(def)?;
@@ -106,8 +111,9 @@ impl<'m> Lowerer<'m> {
         if !self.g.node(node).param {
             // Every input is data: solve now, once, and report a failure where the call stands.
             self.value_of(node, e.span).map_err(|d| {
-                Diagnostic::error(e.span, d.message.clone())
-                    .with_label("every input of this solve is data, so it is solved when the model compiles")
+                Diagnostic::error(e.span, d.message.clone()).with_label(
+                    "every input of this solve is data, so it is solved when the model compiles",
+                )
             })?;
         }
         Ok(self.plain(node, false, false))
@@ -217,7 +223,10 @@ impl<'m> Lowerer<'m> {
             if self.g.node(v.node).len() != 1 {
                 return Err(Diagnostic::error(
                     eq.rhs.span,
-                    format!("internal error: the rate of `{}` is not one number", state.name),
+                    format!(
+                        "internal error: the rate of `{}` is not one number",
+                        state.name
+                    ),
                 ));
             }
             rates.push(v.node);

@@ -345,7 +345,8 @@ impl Stepper for Bdf {
                 self.dy[i] = self.error_const[order] * self.corr[i];
             }
             let err = rms(&self.dy, &self.scale);
-            if !(err <= 1.0) {
+            // A NaN error estimate is a failure too.
+            if err.is_nan() || err > 1.0 {
                 cx.stats.rejected += 1;
                 let factor = if err.is_finite() {
                     MIN_FACTOR.max(safety * err.powf(-1.0 / (order as f64 + 1.0)))

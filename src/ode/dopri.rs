@@ -182,7 +182,8 @@ impl Stepper for Dopri {
                 for s in 0..7 {
                     e += E[s] * self.k[s * len + i];
                 }
-                self.scale[i] = cx.tol.atol + cx.tol.rtol * self.y[i].abs().max(self.y_new[i].abs());
+                self.scale[i] =
+                    cx.tol.atol + cx.tol.rtol * self.y[i].abs().max(self.y_new[i].abs());
                 self.tmp.0[i] = h * e;
             }
             let err = rms(&self.tmp.0[..n], &self.scale[..n]);
@@ -201,7 +202,8 @@ impl Stepper for Dopri {
                         kind: FailureKind::NonFinite,
                     });
                 }
-                let fac = (fac11 / self.facold.powf(BETA) / SAFE).clamp(1.0 / FAC_MAX, 1.0 / FAC_MIN);
+                let fac =
+                    (fac11 / self.facold.powf(BETA) / SAFE).clamp(1.0 / FAC_MAX, 1.0 / FAC_MIN);
                 let mut h_new = h / fac;
                 if rejected {
                     h_new = h_new.min(h);
@@ -246,7 +248,8 @@ impl Stepper for Dopri {
                 + theta
                     * (c[len + i]
                         + theta1
-                            * (c[2 * len + i] + theta * (c[3 * len + i] + theta1 * c[4 * len + i])));
+                            * (c[2 * len + i]
+                                + theta * (c[3 * len + i] + theta1 * c[4 * len + i])));
         }
     }
 }

@@ -166,7 +166,10 @@ impl RhsWork {
             let id = self.schedule[k];
             let r = self.range(id);
             if let Op::Param { offset } = g.node(id).op {
-                for (d, a) in self.dz[offset..offset + r.len()].iter_mut().zip(&self.adj[r]) {
+                for (d, a) in self.dz[offset..offset + r.len()]
+                    .iter_mut()
+                    .zip(&self.adj[r])
+                {
                     *d += a;
                 }
                 continue;

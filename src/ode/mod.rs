@@ -387,8 +387,8 @@ pub(crate) trait Stepper {
 }
 
 enum Solver {
-    Explicit(dopri::Dopri),
-    Stiff(bdf::Bdf),
+    Explicit(Box<dopri::Dopri>),
+    Stiff(Box<bdf::Bdf>),
 }
 
 /// Preallocated memory for solves of one size: `n` states, `m` parameters, up to `max_cols`
@@ -412,8 +412,8 @@ impl Workspace {
     pub fn new(method: Method, n: usize, m: usize, max_cols: usize, n_switches: usize) -> Self {
         let len = n * (1 + max_cols);
         let solver = match method {
-            Method::Explicit => Solver::Explicit(dopri::Dopri::new(n, m, max_cols)),
-            Method::Stiff => Solver::Stiff(bdf::Bdf::new(n, m, max_cols)),
+            Method::Explicit => Solver::Explicit(Box::new(dopri::Dopri::new(n, m, max_cols))),
+            Method::Stiff => Solver::Stiff(Box::new(bdf::Bdf::new(n, m, max_cols))),
         };
         Workspace {
             method,
@@ -511,8 +511,8 @@ pub fn solve(
     }
     let t_end = times[times.len() - 1];
     let stepper: &mut dyn Stepper = match solver {
-        Solver::Explicit(s) => s,
-        Solver::Stiff(s) => s,
+        Solver::Explicit(s) => s.as_mut(),
+        Solver::Stiff(s) => s.as_mut(),
     };
     let mut cx = Ctx {
         sys,

@@ -9,11 +9,31 @@ use crate::ir::graph::{Graph, NodeId, Op};
 
 #[derive(Debug, Clone, Copy)]
 enum Ins {
-    Param { dst: usize, z: usize },
-    Unary { op: Unary, dst: usize, a: usize },
-    Binary { op: Binary, dst: usize, a: usize, b: usize },
-    Select { dst: usize, c: usize, a: usize, b: usize },
-    Copy { dst: usize, src: usize },
+    Param {
+        dst: usize,
+        z: usize,
+    },
+    Unary {
+        op: Unary,
+        dst: usize,
+        a: usize,
+    },
+    Binary {
+        op: Binary,
+        dst: usize,
+        a: usize,
+        b: usize,
+    },
+    Select {
+        dst: usize,
+        c: usize,
+        a: usize,
+        b: usize,
+    },
+    Copy {
+        dst: usize,
+        src: usize,
+    },
 }
 
 pub(super) struct Tape {
