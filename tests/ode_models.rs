@@ -170,7 +170,7 @@ fn whole_model_gradients_match_finite_differences() {
 }
 
 #[test]
-fn a_stiff_model_gradient_matches_finite_differences() {
+fn a_stiff_model_gradient_matches_finite_differences_and_the_explicit_solver_gives_up() {
     // Robertson's kinetics with latent rate constants (log scale), observed late: only the stiff
     // solver gets there in few steps.
     let source = r#"
@@ -190,6 +190,23 @@ modality m { y ~ normal(sol[:, 1], 0.01) }
         let err = common::gradient_error(&model, &x);
         assert!(err < 1e-5, "at {x:?}: gradient error {err:e}");
     }
+    // The explicit solver is held to tiny steps by stability: it gives up, recoverably, and says why.
+    let explicit = source
+        .replace("solve_ode_stiff(", "solve_ode(")
+        .replace("atol = 1e-14", "atol = 1e-14, max_steps = 5000");
+    let model = common::compile(&explicit, json, &Settings::default());
+    let err = model
+        .evaluator()
+        .log_density(&[-3.2, 17.2, 9.2])
+        .unwrap_err();
+    assert!(err.is_recoverable());
+    let text = err.to_string();
+    assert!(
+        text.contains("`solve_ode` of the ode system `robertson` failed")
+            && text.contains("more than 5000 steps")
+            && text.contains("solve_ode_stiff"),
+        "{text}"
+    );
 }
 
 /// y' = k y^2 from y(0) = 1 blows up at t = 1 / k: beyond k = 1 / 1.5 the solve to t = 1.5 fails.
