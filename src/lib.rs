@@ -20,6 +20,7 @@ pub mod eval;
 pub mod infer;
 pub mod ir;
 pub mod library;
+pub mod ode;
 pub mod passes;
 pub mod report;
 pub mod span;

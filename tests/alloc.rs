@@ -90,6 +90,27 @@ latent {
 modality obs { y ~ normal(f[ix, iy] + g[ix, iy] + r[ix, iy] + sum(p), 0.5) }
 "#;
 const FIELD_DATA: &str = r#"{"k": 3, "ix": [1, 2, 4], "iy": [5, 3, 1], "y": [0.3, -0.2, 1.1]}"#;
+/// ODE solves, explicit and stiff, with a switch (the lamp), a latent initial state and time, a data
+/// parameter, and two solves merged into one.
+const ODE_MODEL: &str = r#"
+data { n: int > 0, t_a: vector[n], t_b: vector[n], y: vector[n], t_off: real }
+ode lamp(t; A, B; k, j, t_off) {
+  dA/dt = ifelse(t < t_off, 1, 0) - k * A * B
+  dB/dt = k * A * B - j * B
+}
+latent {
+  k: real > 0 ~ lognormal(0, 0.5)
+  j: real > 0 ~ lognormal(0, 0.5)
+  a0: real > 0 ~ lognormal(0, 0.5)
+  t0: real < 0.1 ~ normal(0, 0.1)
+}
+law s1 = solve_ode(lamp, [a0, 0.5], t0, t_a, k, j, t_off)
+law s2 = solve_ode_stiff(lamp, [a0, 0.5], t0, t_a, k, j, t_off)
+law s3 = solve_ode_stiff(lamp, [a0, 0.5], t0, t_b, k, j, t_off)
+modality m { y ~ normal(s1[:, 1] + s2[:, 2] + s3[:, 2], 0.1) }
+"#;
+const ODE_DATA: &str = r#"{"n": 3, "t_a": [0.5, 1.5, 3], "t_b": [0.7, 1.5, 2.5], "y": [1, 1.2, 0.9],
+  "t_off": 1}"#;
 
 #[test]
 fn gradient_evaluation_does_not_allocate() {
@@ -99,6 +120,9 @@ fn gradient_evaluation_does_not_allocate() {
     assert_no_allocation(&model);
     assert_no_allocation(&sparse);
     assert_no_allocation(&fields);
+    let ode = common::compile(ODE_MODEL, ODE_DATA, &mmi::passes::Settings::default());
+    assert_eq!(ode.graph.solves.len(), 2, "the stiff solves are merged");
+    assert_no_allocation(&ode);
 }
 
 /// After a first (warm-up) evaluation, further evaluations allocate nothing.

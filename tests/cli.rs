@@ -15,7 +15,7 @@ fn check_passes_on_the_readme_model() {
 fn check_print_dumps_resolved_shapes() {
     let (code, stdout, _) = mmi(&["check", "--print", "models/gravity_ert.mmi"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("data G: matrix[m, nx*nz]"), "{stdout}");
+    assert!(stdout.contains("let K: real[m, nx, nz] (data)"), "{stdout}");
     assert!(stdout.contains("modality gravity {"), "{stdout}");
 }
 

@@ -1,6 +1,7 @@
 //! The per-modality report against closed forms: in a linear-Gaussian model with two modalities the
 //! prior, single-modality, joint and leave-one-out posteriors are exact Gaussians, and the report's
-//! Laplace fits must match them; a biased, over-confident expert is flagged.
+//! Laplace fits must match them; a biased, over-confident expert is flagged, and a modality that alone
+//! informs a latent is not.
 
 mod common;
 
@@ -366,4 +367,25 @@ fn predictive_checks_flag_data_the_model_cannot_produce() {
     for c in &r.checks {
         assert!(c.p_value > 0.01, "{c:?}");
     }
+}
+
+/// Two instruments that see different latents: leaving one out sends its latent back to the prior,
+/// many joint sds away, which is what agreement predicts (all of that latent's information goes), not
+/// a conflict.
+#[test]
+fn a_modality_that_alone_informs_a_latent_is_not_a_conflict() {
+    let source = r#"
+data { n: int > 0, a: vector[n], b: vector[n] }
+latent { x: real ~ normal(0, 10), z: real ~ normal(0, 10) }
+modality first { a ~ normal(x, 0.1) }
+modality second { b ~ normal(z + 0.01 * x, 0.1) }
+"#;
+    let data = r#"{"n": 4, "a": [5.1, 4.9, 5.0, 5.05], "b": [-2, -2.1, -1.9, -2.05]}"#;
+    let model = common::compile(source, data, &mmi::passes::Settings::default());
+    let r = modality_report(&model, 1);
+    assert!(
+        !r.warnings.iter().any(|w| w.contains(" pulls ")),
+        "{:?}",
+        r.warnings
+    );
 }

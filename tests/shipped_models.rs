@@ -197,3 +197,137 @@ fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
         );
     }
 }
+
+#[test]
+fn cure_data_come_from_its_truth_and_the_rate_constants_are_recovered() {
+    let dir = std::env::temp_dir().join(format!("mmi-shipped-cure-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("cure.data.json");
+    let (code, _, stderr) = mmi(&[
+        "simulate",
+        "models/cure.mmi",
+        "--data",
+        "models/cure.data.json",
+        "--params",
+        "models/cure.truth.json",
+        "--seed",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/cure.data.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        shipped,
+        "regenerated data differ from the shipped file"
+    );
+
+    let run = dir.join("run");
+    let (code, _, stderr) = mmi(&[
+        "sample",
+        "models/cure.mmi",
+        "--seed",
+        "1",
+        "--quiet",
+        "--output",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    // The truth (models/cure.truth.json in the physical units): k_p = 1200, k_t = 1e7 L/(mol s).
+    for (name, truth) in [("kp", 1200.0), ("kt", 1.0e7)] {
+        let q = &summary["quantities"][name];
+        let (q5, q95) = (q["q5"].as_f64().unwrap(), q["q95"].as_f64().unwrap());
+        assert!(
+            q5 < truth && truth < q95,
+            "{name}: truth {truth}, 90% interval {q5} .. {q95}"
+        );
+    }
+    assert_eq!(
+        summary["divergences"].as_u64(),
+        Some(0),
+        "{}",
+        summary["warnings"]
+    );
+}
+
+/// The posterior variances of log k_p and log k_t (linear in the latents, so exact under the Laplace
+/// approximation) with the given modality weights.
+fn cure_log_rate_variances(model: &mmi::eval::CompiledModel, weights: [f64; 2]) -> (f64, f64) {
+    let mut ev = model.evaluator();
+    for (k, w) in weights.iter().enumerate() {
+        ev.set_modality_weight(k, *w);
+    }
+    let truth = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/cure.truth.json"
+    ))
+    .unwrap();
+    let truth: serde_json::Value = serde_json::from_str(&truth).unwrap();
+    let latents: Vec<(String, Vec<f64>)> = ["rate", "lifetime", "level", "scale", "sigma_epr0"]
+        .iter()
+        .map(|n| (n.to_string(), vec![truth[n].as_f64().unwrap()]))
+        .collect();
+    let x0 = ev.unconstrain(&latents).unwrap();
+    let mode = mmi::infer::lbfgs::maximise(&mut ev, &x0, &Default::default())
+        .unwrap_or_else(|e| panic!("weights {weights:?}: {e}"))
+        .x;
+    let lap = mmi::infer::laplace::laplace(&mut ev, &mode).unwrap();
+    let d = mode.len();
+    let var = |v: [f64; 5]| -> f64 {
+        (0..d)
+            .flat_map(|i| (0..d).map(move |j| (i, j)))
+            .map(|(i, j)| v[i] * lap.covariance[i * d + j] * v[j])
+            .sum()
+    };
+    // log k_p = rate + lifetime + scale + const, log k_t = scale + 16 (see models/cure.mmi).
+    (
+        var([1.0, 1.0, 0.0, 1.0, 0.0]),
+        var([0.0, 0.0, 0.0, 1.0, 0.0]),
+    )
+}
+
+#[test]
+fn each_cure_modality_alone_leaves_the_rate_constants_wider() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = std::fs::read_to_string(format!("{root}/models/cure.mmi")).unwrap();
+    let json = std::fs::read_to_string(format!("{root}/models/cure.data.json")).unwrap();
+    let model = common::compile(&source, &json, &mmi::passes::Settings::default());
+    let names: Vec<&str> = model
+        .graph
+        .modalities
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, ["ftir", "epr"]);
+    // The model's own weights: FTIR 1, EPR tempered to 0.5; each alone keeps its weight.
+    let (kp_joint, kt_joint) = cure_log_rate_variances(&model, [1.0, 0.5]);
+    let (kp_ftir, kt_ftir) = cure_log_rate_variances(&model, [1.0, 0.0]);
+    let (kp_epr, kt_epr) = cure_log_rate_variances(&model, [0.0, 0.5]);
+    eprintln!(
+        "sd of log k_p: joint {:.3}, FTIR alone {:.3}, EPR alone {:.3}; of log k_t: {:.3}, {:.3}, {:.3}",
+        kp_joint.sqrt(),
+        kp_ftir.sqrt(),
+        kp_epr.sqrt(),
+        kt_joint.sqrt(),
+        kt_ftir.sqrt(),
+        kt_epr.sqrt()
+    );
+    for (what, joint, alone) in [
+        ("k_p, FTIR alone", kp_joint, kp_ftir),
+        ("k_p, EPR alone", kp_joint, kp_epr),
+        ("k_t, FTIR alone", kt_joint, kt_ftir),
+        ("k_t, EPR alone", kt_joint, kt_epr),
+    ] {
+        assert!(
+            alone > joint,
+            "{what}: variance {alone} is not above the joint {joint}"
+        );
+    }
+}

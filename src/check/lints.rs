@@ -12,10 +12,14 @@ impl<'p> Checker<'p> {
         }
         let used = self.referenced_names();
         let mut with_prior: HashSet<&str> = HashSet::new();
+        // Latents a prior statement's left side reaches through laws: a prior on a law of latents
+        // (`log_kp ~ normal(7, 1)` with `law log_kp = a + b`) is theirs too.
+        let mut through_laws: Vec<usize> = vec![];
         for t in &self.priors {
             for (n, _) in t.lhs.names() {
                 with_prior.insert(n);
             }
+            self.latents_in(&t.lhs, &mut vec![], &mut through_laws);
         }
         // Latents some modality sees, directly or through laws.
         let mut informed: Vec<usize> = vec![];
@@ -38,7 +42,10 @@ impl<'p> Checker<'p> {
             let name = d.name.name.as_str();
             let proper_flat = info.structure == Structure::Simplex
                 || (info.lower.is_some() && info.upper.is_some());
-            let flat = d.prior.is_none() && !with_prior.contains(name) && !proper_flat;
+            let flat = d.prior.is_none()
+                && !with_prior.contains(name)
+                && !through_laws.contains(&i)
+                && !proper_flat;
             if flat && !informed.contains(&i) && !self.modalities.is_empty() {
                 warnings.push(
                     Diagnostic::warning(

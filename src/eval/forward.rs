@@ -2,7 +2,8 @@
 //!
 //! Used three ways: by the evaluator in arena order on every log-density call, by constant folding on
 //! data-only nodes, and by lowering when it needs a data value (an index, a slice bound). Nothing here
-//! allocates except `eval_data_node` and `work_for`, which run at compile time.
+//! allocates except `eval_data_node` and `work_for`, which run at compile time. ODE solves run in the
+//! memory the caller keeps for them (`ode::graph::SolveWork`, one per solve).
 
 use super::dists::{self, Family};
 use super::fields::FieldKind;
@@ -10,7 +11,9 @@ use super::ops;
 use super::solve::{self, Work};
 use super::sparse;
 use super::transforms;
+use super::EvalError;
 use crate::ir::graph::{Graph, NodeId, Op, Transform};
+use crate::ode::graph::SolveWork;
 
 /// Most arguments any distribution takes (variate included).
 pub const MAX_DIST_ARGS: usize = 6;
@@ -31,6 +34,7 @@ pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
             g.field(*field).prior_scratch_len(grads)
         }
         Op::FieldWhiten { field, .. } => g.field(*field).whiten_scratch_len(),
+        Op::SolveOde { .. } => crate::ode::graph::solve_scratch_len(g, id),
         _ => 0,
     }
 }
@@ -77,8 +81,9 @@ fn constrained_len(g: &Graph, raw: NodeId, op: &Op) -> usize {
 
 /// Computes node `id` into `out`. `get` returns any earlier node's value; `params` is the unconstrained
 /// vector. With `want_grad`, a log-density node also leaves the gradient of each argument in `scratch`
-/// (laid out argument after argument) for the reverse sweep. `work` is the node's state from
-/// `work_for`. Fails only where the value does not exist (a singular matrix in a solve).
+/// (laid out argument after argument) for the reverse sweep, and a solve its sensitivities. `work` is
+/// the node's state from `work_for`; `ode` holds the memory of every ODE solve (indexed by solve).
+/// Fails only where the value does not exist (a singular matrix, a failing ODE solve): recoverably.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_node<'a>(
     g: &Graph,
@@ -89,9 +94,25 @@ pub fn forward_node<'a>(
     scratch: &mut [f64],
     work: &mut Work,
     want_grad: bool,
-) -> Result<(), String> {
+    ode: &mut [Option<SolveWork>],
+) -> Result<(), EvalError> {
     let node = g.node(id);
     match &node.op {
+        Op::SolveOde { solve, args } => {
+            let work = ode[*solve as usize]
+                .as_mut()
+                .expect("every solve node has its memory");
+            crate::ode::graph::forward(
+                g,
+                *solve as usize,
+                args,
+                get,
+                work,
+                out,
+                scratch,
+                want_grad,
+            )?;
+        }
         Op::Data(_, c) | Op::Const(c) => out.copy_from_slice(&g.consts[c.0 as usize]),
         Op::Param { offset } => out.copy_from_slice(&params[*offset..*offset + out.len()]),
         Op::Constrain(t, inputs) => {
@@ -173,15 +194,18 @@ pub fn forward_node<'a>(
         Op::Solve(a, b) => {
             let (n, k) = rows_and_columns(&g.node(*b).shape);
             let constant = !g.node(*a).param;
-            return solve::dense_solve(get(*a), get(*b), n, k, constant, out, scratch);
+            return solve::dense_solve(get(*a), get(*b), n, k, constant, out, scratch)
+                .map_err(EvalError::Numerical);
         }
         Op::SparseSolve(p, a, b) => {
             let (_, k) = rows_and_columns(&g.node(*b).shape);
             let constant = !g.node(*a).param;
-            let lu = work
-                .sparse_lu()
-                .ok_or("internal error: a sparse solve without its work space")?;
-            return lu.solve(g.pattern(*p), get(*a), constant, get(*b), k, out);
+            let lu = work.sparse_lu().ok_or_else(|| {
+                EvalError::Numerical("internal error: a sparse solve without its work space".into())
+            })?;
+            return lu
+                .solve(g.pattern(*p), get(*a), constant, get(*b), k, out)
+                .map_err(EvalError::Numerical);
         }
         Op::FieldPrior {
             field,
@@ -279,6 +303,21 @@ pub fn eval_data_node(g: &Graph, id: NodeId, inputs: &[&[f64]]) -> Result<Vec<f6
     let mut out = vec![0.0; node.len()];
     let mut scratch = vec![0.0; scratch_len(g, id)];
     let mut work = work_for(g, id, None)?;
-    forward_node(g, id, &get, &[], &mut out, &mut scratch, &mut work, false)?;
+    let mut ode: Vec<Option<SolveWork>> = (0..g.solves.len()).map(|_| None).collect();
+    if let Op::SolveOde { solve, args } = &node.op {
+        ode[*solve as usize] = Some(SolveWork::new(g, *solve as usize, args));
+    }
+    forward_node(
+        g,
+        id,
+        &get,
+        &[],
+        &mut out,
+        &mut scratch,
+        &mut work,
+        false,
+        &mut ode,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(out)
 }

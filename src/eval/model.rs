@@ -10,6 +10,7 @@ use super::reverse::backward_node;
 use super::solve::{self, Work};
 use super::transforms;
 use crate::ir::graph::{Graph, NodeId, Op, TermKind};
+use crate::ode::graph::{workspaces, SolveWork};
 use faer::sparse::linalg::lu::SymbolicLu;
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,13 @@ pub enum EvalError {
     Numerical(String),
     /// The caller passed a vector of the wrong length: a bug in the caller.
     Dimension { expected: usize, found: usize },
+    /// An ODE solve failed at this point (too many steps, a step size that underflowed, a non-finite
+    /// state): recoverable like a non-finite density, with the system and the time it reached.
+    Ode {
+        system: String,
+        method: crate::ode::Method,
+        failure: crate::ode::Failure,
+    },
 }
 
 impl fmt::Display for EvalError {
@@ -41,6 +49,15 @@ impl fmt::Display for EvalError {
                     "expected a point with {expected} coordinates, got {found}"
                 )
             }
+            EvalError::Ode {
+                system,
+                method,
+                failure,
+            } => write!(
+                f,
+                "`{}` of the ode system `{system}` failed: {failure}",
+                method.function()
+            ),
         }
     }
 }
@@ -50,7 +67,10 @@ impl std::error::Error for EvalError {}
 impl EvalError {
     /// Whether a sampler may simply reject the point and go on.
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, EvalError::NonFinite | EvalError::Numerical(_))
+        matches!(
+            self,
+            EvalError::NonFinite | EvalError::Numerical(_) | EvalError::Ode { .. }
+        )
     }
 }
 
@@ -79,6 +99,16 @@ pub struct CompiledModel {
     data_values: Vec<f64>,
     /// The compile-time analysis of every sparse solve's matrix, by node (shared by evaluators).
     symbolic: Vec<Option<Arc<SymbolicLu<usize>>>>,
+}
+
+/// An evaluator's buffers: values, adjoints, per-node scratch and the ODE solves' memory.
+struct Buffers {
+    values: Vec<f64>,
+    scratch: Vec<f64>,
+    /// Per-node state of sparse solves (their factorisation buffers).
+    work: Vec<Work>,
+    /// The memory of every ODE solve, by solve.
+    ode: Vec<Option<SolveWork>>,
 }
 
 impl CompiledModel {
@@ -144,23 +174,20 @@ impl CompiledModel {
             symbolic,
             scratch_template: vec![],
         };
-        let mut values = vec![0.0; total];
-        let mut scratch = vec![0.0; model.scratch_total];
-        let mut work = model.work();
+        let mut b = Buffers {
+            values: vec![0.0; total],
+            scratch: vec![0.0; model.scratch_total],
+            work: model.work(),
+            ode: workspaces(&model.graph),
+        };
         for i in 0..n {
             if !model.graph.nodes[i].param {
-                // Data-only values that fail (a singular data matrix) were reported when lowering.
-                let _ = model.run_forward(
-                    NodeId(i as u32),
-                    &mut values,
-                    &[],
-                    &mut scratch,
-                    &mut work,
-                    false,
-                );
+                // Data-only values that fail (a singular data matrix, a failing solve) were
+                // reported with their spans when lowering.
+                let _ = model.run_forward(NodeId(i as u32), &mut b, &[], false);
             }
         }
-        model.data_values = values;
+        model.data_values = b.values;
         model.scratch_template = model.primed_scratch();
         model
     }
@@ -233,10 +260,13 @@ impl CompiledModel {
     pub fn evaluator(&self) -> Evaluator<'_> {
         Evaluator {
             model: self,
-            values: self.data_values.clone(),
+            b: Buffers {
+                values: self.data_values.clone(),
+                scratch: self.scratch_template.clone(),
+                work: self.work(),
+                ode: workspaces(&self.graph),
+            },
             adj: vec![0.0; self.data_values.len()],
-            scratch: self.scratch_template.clone(),
-            work: self.work(),
             weights: self.graph.modalities.iter().map(|m| m.weight).collect(),
             jacobian: true,
         }
@@ -250,14 +280,12 @@ impl CompiledModel {
     fn run_forward(
         &self,
         id: NodeId,
-        values: &mut [f64],
+        b: &mut Buffers,
         params: &[f64],
-        scratch: &mut [f64],
-        work: &mut [Work],
         want_grad: bool,
     ) -> Result<(), EvalError> {
         let r = self.range(id);
-        let (before, rest) = values.split_at_mut(r.start);
+        let (before, rest) = b.values.split_at_mut(r.start);
         let before: &[f64] = before;
         let out = &mut rest[..r.len()];
         let sr = self.scratch_offset[id.index()]
@@ -269,11 +297,11 @@ impl CompiledModel {
             &get,
             params,
             out,
-            &mut scratch[sr],
-            &mut work[id.index()],
+            &mut b.scratch[sr],
+            &mut b.work[id.index()],
             want_grad,
+            &mut b.ode,
         )
-        .map_err(EvalError::Numerical)
     }
 }
 
@@ -299,10 +327,8 @@ pub fn element_names(name: &str, shape: &[usize]) -> Vec<String> {
 /// One evaluation workspace over a compiled model (one per chain or thread).
 pub struct Evaluator<'m> {
     model: &'m CompiledModel,
-    values: Vec<f64>,
+    b: Buffers,
     adj: Vec<f64>,
-    scratch: Vec<f64>,
-    work: Vec<Work>,
     weights: Vec<f64>,
     jacobian: bool,
 }
@@ -356,7 +382,7 @@ impl<'m> Evaluator<'m> {
                 if w == 0.0 {
                     0.0
                 } else {
-                    w * self.values[m.offset[t.node.index()]]
+                    w * self.b.values[m.offset[t.node.index()]]
                 }
             })
             .sum()
@@ -367,14 +393,7 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(
-                id,
-                &mut self.values,
-                x,
-                &mut self.scratch,
-                &mut self.work,
-                false,
-            )?;
+            m.run_forward(id, &mut self.b, x, false)?;
         }
         let lp = self.target();
         if lp.is_finite() {
@@ -399,14 +418,7 @@ impl<'m> Evaluator<'m> {
         }
         let m = self.model;
         for &id in &m.target_schedule {
-            m.run_forward(
-                id,
-                &mut self.values,
-                x,
-                &mut self.scratch,
-                &mut self.work,
-                true,
-            )?;
+            m.run_forward(id, &mut self.b, x, true)?;
             self.adj[m.range(id)].fill(0.0);
         }
         let lp = self.target();
@@ -430,11 +442,11 @@ impl<'m> Evaluator<'m> {
             }
             let (adj_before, adj_rest) = self.adj.split_at_mut(r.start);
             let g_out = &adj_rest[..r.len()];
-            let values = &self.values;
+            let values = &self.b.values;
             let get = |n: NodeId| &values[m.range(n)];
             let range = |n: NodeId| m.range(n);
             let s0 = m.scratch_offset[id.index()];
-            let scratch = &mut self.scratch[s0..s0 + scratch_len(&m.graph, id)];
+            let scratch = &mut self.b.scratch[s0..s0 + scratch_len(&m.graph, id)];
             backward_node(
                 &m.graph,
                 id,
@@ -442,7 +454,7 @@ impl<'m> Evaluator<'m> {
                 &values[r.clone()],
                 g_out,
                 scratch,
-                &mut self.work[id.index()],
+                &mut self.b.work[id.index()],
                 adj_before,
                 &range,
             );
@@ -459,14 +471,7 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(
-                id,
-                &mut self.values,
-                x,
-                &mut self.scratch,
-                &mut self.work,
-                false,
-            )?;
+            m.run_forward(id, &mut self.b, x, false)?;
         }
         let out = |name: &str, node: NodeId, values: &[f64]| Output {
             name: name.to_string(),
@@ -477,13 +482,13 @@ impl<'m> Evaluator<'m> {
             .graph
             .latents
             .iter()
-            .map(|l| out(&l.name, l.value, &self.values))
+            .map(|l| out(&l.name, l.value, &self.b.values))
             .collect();
         outputs.extend(
             m.graph
                 .laws
                 .iter()
-                .map(|(n, node)| out(n, *node, &self.values)),
+                .map(|(n, node)| out(n, *node, &self.b.values)),
         );
         Ok(outputs)
     }
@@ -495,18 +500,11 @@ impl<'m> Evaluator<'m> {
         self.check_dim(x)?;
         let m = self.model;
         for &id in &m.full_schedule {
-            m.run_forward(
-                id,
-                &mut self.values,
-                x,
-                &mut self.scratch,
-                &mut self.work,
-                false,
-            )?;
+            m.run_forward(id, &mut self.b, x, false)?;
         }
         Ok(nodes
             .iter()
-            .map(|&n| self.values[m.range(n)].to_vec())
+            .map(|&n| self.b.values[m.range(n)].to_vec())
             .collect())
     }
 
@@ -516,16 +514,10 @@ impl<'m> Evaluator<'m> {
         let mut x = vec![0.0; m.dim()];
         // Bounds may depend on other latents: repeat until every bound has seen the final values.
         for _ in 0..=m.graph.latents.len() {
+            // Only the bounds are read here: a solve that fails at this provisional point (it may
+            // feed a law, not a bound) must not stop the conversion.
             for &id in &m.full_schedule {
-                // Only the bounds matter here; a solve that fails at this partial point does not.
-                let _ = m.run_forward(
-                    id,
-                    &mut self.values,
-                    &x,
-                    &mut self.scratch,
-                    &mut self.work,
-                    false,
-                );
+                let _ = m.run_forward(id, &mut self.b, &x, false);
             }
             let mut next = x.clone();
             for l in &m.graph.latents {
@@ -546,14 +538,14 @@ impl<'m> Evaluator<'m> {
                     Op::Constrain(t, inputs) => {
                         let bounds: Vec<&[f64]> = inputs[1..]
                             .iter()
-                            .map(|b| &self.values[m.range(*b)])
+                            .map(|b| &self.b.values[m.range(*b)])
                             .collect();
                         transforms::unconstrain(*t, given, &bounds, target)
                             .map_err(|e| format!("latent `{}`: {e}", l.name))?;
                     }
                     // A whitened field's coordinates are the white noise that gives these values.
                     Op::FieldWhiten { field, args } => {
-                        let v = |k: usize| &self.values[m.range(args[k])];
+                        let v = |k: usize| &self.b.values[m.range(args[k])];
                         let z = m
                             .graph
                             .field(*field)

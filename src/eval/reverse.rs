@@ -177,6 +177,9 @@ pub fn backward_node<'a>(
         }
         // The forward pass left the envelope gradient in scratch, argument after argument.
         Op::WorstCase { args, .. } => scatter(g, args, scratch, g_out[0], adj, range),
+        Op::SolveOde { args, .. } => {
+            crate::ode::graph::backward(g, id, args, g_out, scratch, adj, range)
+        }
         Op::AddScalars(items) => {
             for it in items {
                 if wants(*it) {

@@ -36,29 +36,69 @@ fn step(x: f64) -> f64 {
 }
 
 /// Builds the Laplace approximation at `mode` (normally the result of `lbfgs::maximise`).
+///
+/// A log density may be smooth only above some scale: one that runs an adaptive ODE solver is
+/// piecewise smooth, with kinks of the order of the solver's tolerance where a step decision flips,
+/// and an optimiser tends to stop right on one. The differences across a kink show it: the two
+/// estimates of a mixed partial (d/dx_i of g_j and d/dx_j of g_i) disagree wildly. When that happens
+/// and the Hessian is not negative definite, the differences are retried with steps 10 and 100 times
+/// wider, which average over such kinks. A flat or saddle direction of a smooth density is reported
+/// as it was.
 pub fn laplace(model: &mut dyn LogDensity, mode: &[f64]) -> Result<Laplace, String> {
+    let mut result = laplace_with_step(model, mode, 1.0);
+    for widen in [10.0, 100.0] {
+        match &result {
+            Err((_, true)) => result = laplace_with_step(model, mode, widen),
+            _ => break,
+        }
+    }
+    result.map_err(|(e, _)| e)
+}
+
+/// Whether the two triangles of a finite-difference Hessian disagree far beyond rounding (a kink).
+fn kinked(hessian: &[f64], d: usize) -> bool {
+    let scale = 1.0 + (0..d).map(|i| hessian[i * d + i].abs()).fold(0.0, f64::max);
+    (0..d).any(|i| {
+        (0..i).any(|j| {
+            let (a, b) = (hessian[i * d + j], hessian[j * d + i]);
+            (a - b).abs() > 0.1 * (a.abs() + b.abs()) && (a - b).abs() > 1e-6 * scale
+        })
+    })
+}
+
+/// The Laplace approximation with finite-difference steps `widen` times the usual; on failure, the
+/// message and whether the differences crossed a kink.
+fn laplace_with_step(
+    model: &mut dyn LogDensity,
+    mode: &[f64],
+    widen: f64,
+) -> Result<Laplace, (String, bool)> {
     let d = model.dim();
     if mode.len() != d {
-        return Err(format!(
-            "the mode has {} coordinates but the model has {d} unconstrained coordinates",
-            mode.len()
+        return Err((
+            format!(
+                "the mode has {} coordinates but the model has {d} unconstrained coordinates",
+                mode.len()
+            ),
+            false,
         ));
     }
     let mut hessian = vec![0.0; d * d];
     let (mut g_plus, mut g_minus) = (vec![0.0; d], vec![0.0; d]);
     let mut x = mode.to_vec();
     for i in 0..d {
-        let h = step(mode[i]);
+        let h = widen * step(mode[i]);
         let mut at = |xi: f64, g: &mut [f64]| {
             x[i] = xi;
             let r = model.log_density_gradient(&x, g);
             x[i] = mode[i];
             r.map_err(|e| {
-                format!(
+                let m = format!(
                     "cannot compute the Hessian at the mode: {e} at a point {h:.1e} away from it \
                      along coordinate {}; the mode may sit on the edge of the support",
                     i + 1
-                )
+                );
+                (m, false)
             })
         };
         // Divide by the step actually taken, which rounding may make differ slightly from 2h.
@@ -69,6 +109,7 @@ pub fn laplace(model: &mut dyn LogDensity, mode: &[f64]) -> Result<Laplace, Stri
             hessian[i * d + j] = (g_plus[j] - g_minus[j]) / (up - down);
         }
     }
+    let kink = kinked(&hessian, d);
     // Each row is the derivative of the gradient along one coordinate: the two triangles estimate the
     // same mixed partials with different rounding, so average them.
     for i in 0..d {
@@ -80,9 +121,9 @@ pub fn laplace(model: &mut dyn LogDensity, mode: &[f64]) -> Result<Laplace, Stri
     }
     let precision: Vec<f64> = hessian.iter().map(|h| -h).collect();
     let chol = cholesky(&precision, d).ok_or_else(|| {
-        "the mode is not a maximum in every direction (the Hessian has a non-negative \
-         eigenvalue): the posterior may be improper or the optimiser stopped at a saddle"
-            .to_string()
+        let m = "the mode is not a maximum in every direction (the Hessian has a non-negative \
+                 eigenvalue): the posterior may be improper or the optimiser stopped at a saddle";
+        (m.to_string(), kink)
     })?;
     // The covariance (L L')^{-1} = L^{-T} L^{-1}: invert L column by column, then multiply.
     let mut inv = vec![0.0; d * d];

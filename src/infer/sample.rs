@@ -289,10 +289,17 @@ fn row(ev: &mut crate::eval::Evaluator<'_>, x: &[f64], t: &Transition) -> Vec<f6
         if t.divergent { 1.0 } else { 0.0 },
         t.energy,
     ];
-    // The position came from a finite evaluation, so constraining it cannot fail.
-    if let Ok(outputs) = ev.constrain(x) {
-        for o in outputs {
-            r.extend(o.values);
+    // The position came from a finite evaluation of the target, so only a law outside it can fail (an
+    // ODE solve that no modality reads): its columns, and every other output's, are then NaN.
+    match ev.constrain(x) {
+        Ok(outputs) => {
+            for o in outputs {
+                r.extend(o.values);
+            }
+        }
+        Err(_) => {
+            let n = column_names(ev.model()).len() - SAMPLER_COLUMNS.len();
+            r.extend(std::iter::repeat_n(f64::NAN, n));
         }
     }
     r

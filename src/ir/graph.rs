@@ -137,6 +137,13 @@ pub enum Op {
         field: FieldId,
         args: Vec<NodeId>,
     },
+    /// The solution of an ODE system at the output times (times x states): `solve` indexes
+    /// `Graph::solves`; `args` are the initial state (a vector), the initial time, the output times
+    /// (data) and the system's parameters (scalars), in order.
+    SolveOde {
+        solve: u32,
+        args: Vec<NodeId>,
+    },
 }
 
 impl Op {
@@ -150,7 +157,8 @@ impl Op {
             Op::Lpdf { args, .. }
             | Op::WorstCase { args, .. }
             | Op::FieldPrior { args, .. }
-            | Op::FieldWhiten { args, .. } => args.clone(),
+            | Op::FieldWhiten { args, .. }
+            | Op::SolveOde { args, .. } => args.clone(),
             Op::Unary(_, a)
             | Op::Reduce(_, a, _)
             | Op::CumSum(a, _)
@@ -207,6 +215,10 @@ impl Op {
             },
             Op::FieldWhiten { field, args } => Op::FieldWhiten {
                 field: *field,
+                args: v(args, f),
+            },
+            Op::SolveOde { solve, args } => Op::SolveOde {
+                solve: *solve,
                 args: v(args, f),
             },
             Op::Unary(u, a) => Op::Unary(*u, f(*a)),
@@ -306,6 +318,28 @@ pub struct Modality {
     pub weight: f64,
 }
 
+/// An `ode` system compiled for the solvers: its right-hand side is a graph of its own whose
+/// parameter vector is z = (t, states, parameters) (`Param` nodes at offsets 0, 1..=n, n+1..) and whose
+/// one law is the rate vector (d state / dt, one entry per state). Data the right-hand side reads are
+/// folded into it as constants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OdeSystem {
+    pub name: String,
+    pub time: String,
+    pub states: Vec<String>,
+    pub params: Vec<String>,
+    pub rhs: Graph,
+}
+
+/// One `solve_ode` / `solve_ode_stiff` call: which system, which solver, which tolerances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OdeSolve {
+    /// Index into `Graph::odes`.
+    pub system: usize,
+    pub method: crate::ode::Method,
+    pub tol: crate::ode::Tolerances,
+}
+
 /// A compiled model's graph.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Graph {
@@ -326,6 +360,9 @@ pub struct Graph {
     pub modalities: Vec<Modality>,
     /// Length of the unconstrained parameter vector.
     pub dim: usize,
+    /// ODE systems the solves use, and the solves (`Op::SolveOde` nodes index these).
+    pub odes: Vec<OdeSystem>,
+    pub solves: Vec<OdeSolve>,
 }
 
 impl Graph {

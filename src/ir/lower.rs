@@ -50,6 +50,11 @@ pub(super) struct Lowerer<'m> {
     pub in_progress: Vec<String>,
     /// The pattern of every node that holds a sparse matrix's values.
     pub sparse_of: HashMap<NodeId, PatternId>,
+    /// `ode` items by name, and the index of each one lowered so far in `Graph::odes`.
+    pub odes: HashMap<&'m str, &'m OdeDef>,
+    pub ode_index: HashMap<&'m str, usize>,
+    /// Lowering an ODE's right-hand side (into its own graph).
+    pub in_ode: bool,
 }
 
 impl<'m> Lowerer<'m> {
@@ -57,6 +62,7 @@ impl<'m> Lowerer<'m> {
         let mut laws = HashMap::new();
         let mut latent_decls = HashMap::new();
         let mut fns = HashMap::new();
+        let mut odes = HashMap::new();
         let mut k = 0;
         for item in &model.program.items {
             match item {
@@ -65,6 +71,9 @@ impl<'m> Lowerer<'m> {
                 }
                 Item::Fn(f) => {
                     fns.insert(f.name.name.as_str(), f);
+                }
+                Item::Ode(o) => {
+                    odes.insert(o.name.name.as_str(), o);
                 }
                 Item::Latent(b) => {
                     for d in &b.decls {
@@ -87,6 +96,9 @@ impl<'m> Lowerer<'m> {
             known: HashMap::new(),
             in_progress: vec![],
             sparse_of: HashMap::new(),
+            odes,
+            ode_index: HashMap::new(),
+            in_ode: false,
         }
     }
 
@@ -129,7 +141,7 @@ impl<'m> Lowerer<'m> {
         Ok(())
     }
 
-    fn lower_data(&mut self) {
+    pub(super) fn lower_data(&mut self) {
         for (i, d) in self.model.data.iter().enumerate() {
             let value = &self.data.values[i];
             if let Some(m) = &value.sparse {
@@ -370,7 +382,7 @@ impl<'m> Lowerer<'m> {
     }
 
     /// The value of a scalar data-only expression (weights, budgets).
-    fn scalar_data(&mut self, e: &Expr) -> R<f64> {
+    pub(super) fn scalar_data(&mut self, e: &Expr) -> R<f64> {
         let v = self.expr(e)?;
         let values = self.value_of(v.node, e.span)?;
         Ok(values[0])

@@ -32,7 +32,7 @@ impl<'m> Lowerer<'m> {
         self.g.node(n).shape.clone()
     }
 
-    fn plain(&self, node: NodeId, int: bool, per_element: bool) -> Val {
+    pub(super) fn plain(&self, node: NodeId, int: bool, per_element: bool) -> Val {
         let rank = self.g.node(node).shape.len();
         let form = match rank {
             0 => Form::Scalar,
@@ -129,7 +129,7 @@ impl<'m> Lowerer<'m> {
         .with_help("compute this outside the comprehension, with a `law` or `let`")
     }
 
-    fn no_per_element(&self, v: &Val, what: &str, span: Span) -> R<()> {
+    pub(super) fn no_per_element(&self, v: &Val, what: &str, span: Span) -> R<()> {
         if v.per_element {
             Err(self.unsupported(what, span))
         } else {
@@ -604,11 +604,7 @@ impl<'m> Lowerer<'m> {
             Rule::Grad => self.grad_call(&pos, axis, spacing, span),
             Rule::Laplacian => self.laplacian_call(&pos, spacing, span),
             Rule::Convolve => self.convolve_call(&pos, span),
-            Rule::SolveOde => Err(Diagnostic::error(
-                func.span,
-                format!("`{}` cannot be compiled yet", spec.name),
-            )
-            .with_label("not yet available in this version of mmi")),
+            Rule::SolveOde => self.solve_ode(e, func, args),
             Rule::Map1 { keeps_int } => {
                 let a = self.expr(pos[0])?;
                 let op = Unary::from_name(spec.name).expect("every Map1 built-in has a kernel");

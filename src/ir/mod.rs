@@ -5,6 +5,7 @@ pub mod graph;
 mod lower;
 mod lower_expr;
 mod lower_field_priors;
+mod lower_ode;
 mod lower_operators;
 mod lower_sparse;
 pub mod print;

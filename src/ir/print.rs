@@ -29,6 +29,14 @@ fn field_name(f: &crate::eval::fields::FieldSpec) -> String {
 
 pub fn print(g: &Graph) -> String {
     let mut out = String::new();
+    print_nodes(g, "", &mut out);
+    print_outputs(g, &mut out);
+    print_odes(g, &mut out);
+    out
+}
+
+/// One line per node, each starting with `indent`.
+fn print_nodes(g: &Graph, indent: &str, out: &mut String) {
     let id = |n: &super::graph::NodeId| format!("%{}", n.0);
     let list = |v: &[super::graph::NodeId]| v.iter().map(id).collect::<Vec<_>>().join(", ");
     // A pattern is shown by its number, size and count of stored entries.
@@ -109,11 +117,61 @@ pub fn print(g: &Graph) -> String {
                 field_name(g.field(*field)),
                 list(args)
             ),
+            Op::SolveOde { solve, args } => format!(
+                "solve_ode#{solve}({}, {}, {} | {})",
+                id(&args[0]),
+                id(&args[1]),
+                id(&args[2]),
+                list(&args[3..])
+            ),
         };
         let shape: Vec<String> = node.shape.iter().map(|d| d.to_string()).collect();
         let tag = if node.param { "param" } else { "data" };
-        writeln!(out, "%{i} = {op} : [{}] {tag}", shape.join(", ")).unwrap();
+        writeln!(out, "{indent}%{i} = {op} : [{}] {tag}", shape.join(", ")).unwrap();
     }
+}
+
+/// The solves and the right-hand side graphs of their systems.
+fn print_odes(g: &Graph, out: &mut String) {
+    for (k, s) in g.solves.iter().enumerate() {
+        let show = crate::syntax::print::show_real;
+        writeln!(
+            out,
+            "solve #{k} = {} by {} (rtol {}, atol {}, max_steps {})",
+            g.odes[s.system].name,
+            s.method.name(),
+            show(s.tol.rtol),
+            show(s.tol.atol),
+            s.tol.max_steps
+        )
+        .unwrap();
+    }
+    for o in &g.odes {
+        writeln!(
+            out,
+            "ode {}({}; {}; {}), its rate with x = ({}):",
+            o.name,
+            o.time,
+            o.states.join(", "),
+            o.params.join(", "),
+            [o.time.clone()]
+                .iter()
+                .chain(&o.states)
+                .chain(&o.params)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .unwrap();
+        print_nodes(&o.rhs, "  ", out);
+        for (name, n) in &o.rhs.laws {
+            writeln!(out, "  {name} = %{}", n.0).unwrap();
+        }
+    }
+}
+
+fn print_outputs(g: &Graph, out: &mut String) {
+    let id = |n: &super::graph::NodeId| format!("%{}", n.0);
     writeln!(out, "target:").unwrap();
     for t in &g.terms {
         let what = match &t.kind {
@@ -144,5 +202,4 @@ pub fn print(g: &Graph) -> String {
     for (name, n) in &g.laws {
         writeln!(out, "law {name} = {}", id(n)).unwrap();
     }
-    out
 }

@@ -92,7 +92,40 @@ pub fn validate(g: &Graph) -> Result<(), String> {
             Op::Param { offset } if offset + node.len() > g.dim => {
                 return Err(format!("node %{i}: parameters past the end"));
             }
+            Op::SolveOde { solve, args } => {
+                let s = g
+                    .solves
+                    .get(*solve as usize)
+                    .ok_or(format!("node %{i}: solve out of range"))?;
+                let sys = g
+                    .odes
+                    .get(s.system)
+                    .ok_or(format!("node %{i}: ode system out of range"))?;
+                let (n, m) = (sys.states.len(), sys.params.len());
+                let len = |k: usize| g.nodes[args[k].index()].len();
+                let ok = args.len() == 3 + m
+                    && len(0) == n
+                    && len(1) == 1
+                    && g.nodes[args[2].index()].shape.len() == 1
+                    && !g.nodes[args[2].index()].param
+                    && (3..3 + m).all(|k| len(k) == 1)
+                    && node.shape == [len(2), n];
+                if !ok {
+                    return Err(format!("node %{i}: solve inputs do not fit `{}`", sys.name));
+                }
+            }
             _ => {}
+        }
+    }
+    for o in &g.odes {
+        validate(&o.rhs).map_err(|e| format!("the rate of `{}`: {e}", o.name))?;
+        let n = o.states.len();
+        let rate = o.rhs.laws.first().map(|(_, r)| *r);
+        let fits = rate.is_some_and(|r| o.rhs.nodes[r.index()].shape == [n])
+            && o.rhs.dim == 1 + n + o.params.len()
+            && o.rhs.odes.is_empty();
+        if !fits {
+            return Err(format!("the rate graph of `{}` is malformed", o.name));
         }
     }
     for t in &g.terms {

@@ -1,5 +1,5 @@
 //! Dead-node elimination and compaction: nodes no output needs are removed, the rest renumbered in
-//! order, and unused constants and index maps dropped.
+//! order, and unused constants, index maps and ODE solves dropped.
 
 use crate::ir::graph::{ConstId, Graph, MapId, Node, NodeId, Op};
 
@@ -27,10 +27,12 @@ pub fn remove_dead_nodes(g: Graph) -> Graph {
         patterns: g.patterns.clone(),
         dim: g.dim,
         fields: g.fields.clone(),
+        odes: g.odes.clone(),
         ..Graph::default()
     };
     let mut const_id: Vec<Option<ConstId>> = vec![None; g.consts.len()];
     let mut map_id: Vec<Option<MapId>> = vec![None; g.maps.len()];
+    let mut solve_id: Vec<Option<u32>> = vec![None; g.solves.len()];
     for i in 0..n {
         if !live[i] {
             continue;
@@ -49,6 +51,13 @@ pub fn remove_dead_nodes(g: Graph) -> Graph {
                 *m = *map_id[k].get_or_insert_with(|| {
                     out.maps.push(g.maps[k].clone());
                     MapId(out.maps.len() as u32 - 1)
+                });
+            }
+            Op::SolveOde { solve, .. } => {
+                let k = *solve as usize;
+                *solve = *solve_id[k].get_or_insert_with(|| {
+                    out.solves.push(g.solves[k].clone());
+                    out.solves.len() as u32 - 1
                 });
             }
             _ => {}

@@ -5,6 +5,7 @@ mod cse;
 mod dce;
 mod drop_constants;
 mod fold;
+mod merge_solves;
 
 use crate::ir::graph::Graph;
 
@@ -20,6 +21,8 @@ pub struct Settings {
     /// Keep every density normalised even when dropping would be allowed (for marginal likelihoods);
     /// overrides `drop_constant_terms`.
     pub keep_constants: bool,
+    /// Integrate an ODE system once for solves that differ only in their output times.
+    pub merge_solves: bool,
     /// Remove nodes no output needs and renumber the rest.
     pub dead_code: bool,
 }
@@ -31,6 +34,7 @@ impl Default for Settings {
             cse: true,
             drop_constant_terms: true,
             keep_constants: false,
+            merge_solves: true,
             dead_code: true,
         }
     }
@@ -44,6 +48,7 @@ impl Settings {
             cse: false,
             drop_constant_terms: false,
             keep_constants: true,
+            merge_solves: false,
             dead_code: false,
         }
     }
@@ -56,6 +61,9 @@ pub fn optimise(mut g: Graph, s: &Settings) -> Graph {
     }
     if s.cse {
         g = cse::eliminate_common_subexpressions(g);
+    }
+    if s.merge_solves {
+        g = merge_solves::merge_solves(g);
     }
     if s.drop_constant_terms && !s.keep_constants {
         g = drop_constants::drop_constant_terms(g);
