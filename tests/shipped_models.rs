@@ -414,3 +414,26 @@ fn gravity_ert_data_come_from_its_truth_and_sampling_recovers_it() {
         "90% intervals cover {covered} of {total}"
     );
 }
+
+/// Every model in models/ ships its data as MODEL.data.json and compiles with it, so `mmi sample
+/// models/X.mmi` needs no flags.
+#[test]
+fn every_shipped_model_has_data_and_compiles_with_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "mmi") {
+            continue;
+        }
+        count += 1;
+        assert!(
+            path.with_extension("data.json").exists(),
+            "{} ships no data",
+            path.display()
+        );
+        let (code, _, stderr) = mmi(&["graph", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {stderr}", path.display());
+    }
+    assert!(count >= 8, "{count} models");
+}
