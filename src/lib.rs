@@ -21,6 +21,8 @@ pub mod infer;
 pub mod ir;
 pub mod library;
 pub mod passes;
+pub mod plot;
+pub mod repl;
 pub mod report;
 pub mod span;
 pub mod syntax;
