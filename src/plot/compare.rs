@@ -14,6 +14,25 @@ pub struct Curve {
     pub density: Vec<f64>,
     /// Dashed curves (the prior) stand behind the solid ones.
     pub dashed: bool,
+    /// The mean and sd of the draws the curve estimates.
+    pub mean: f64,
+    pub sd: f64,
+}
+
+/// Curves whose peaks differ by more than this factor are each scaled to a peak of 1, so that a wide
+/// curve (a weak source) is not flattened against the axis by a sharp one.
+pub const PEAK_RATIO: f64 = 20.0;
+
+fn peak(c: &Curve) -> f64 {
+    c.density.iter().fold(0.0f64, |a, b| a.max(*b))
+}
+
+/// Whether the figure scales each curve to its peak.
+pub fn scaled(curves: &[Curve]) -> bool {
+    let peaks: Vec<f64> = curves.iter().map(peak).filter(|p| *p > 0.0).collect();
+    let hi = peaks.iter().copied().fold(0.0f64, f64::max);
+    let lo = peaks.iter().copied().fold(f64::INFINITY, f64::min);
+    hi > PEAK_RATIO * lo
 }
 
 pub struct CompareFigure {
@@ -46,12 +65,13 @@ impl Figure for CompareFigure {
                 (a.min(*x), b.max(*x))
             });
         let (lo, hi) = if lo < hi { (lo, hi) } else { (0.0, 1.0) };
-        let top = self
-            .curves
-            .iter()
-            .flat_map(|c| c.density.iter())
-            .fold(0.0f64, |a, b| a.max(*b))
-            * 1.08;
+        let scale = scaled(&self.curves);
+        let factor = |c: &Curve| if scale { 1.0 / peak(c).max(1e-300) } else { 1.0 };
+        let top = if scale {
+            1.08
+        } else {
+            self.curves.iter().map(peak).fold(0.0f64, f64::max) * 1.08
+        };
         let mut chart = ChartBuilder::on(&plot_area)
             .margin(10)
             .x_label_area_size(44)
@@ -61,7 +81,7 @@ impl Figure for CompareFigure {
         chart
             .configure_mesh()
             .x_desc(&self.axis)
-            .y_desc("density")
+            .y_desc(if scale { "density (each curve scaled to its peak)" } else { "density" })
             .label_style(style(14.0))
             .axis_desc_style(style(16.0))
             .light_line_style(WHITE)
@@ -69,8 +89,9 @@ impl Figure for CompareFigure {
             .map_err(err)?;
         for (k, c) in self.curves.iter().enumerate() {
             let colour = if c.dashed { BLACK.mix(0.6).to_rgba() } else { color(k).to_rgba() };
-            let points: Vec<(f64, f64)> = c.x.iter().copied().zip(c.density.iter().copied()).collect();
-            let style_line = colour.stroke_width(if c.dashed { 2 } else { 3 });
+            let f = factor(c);
+            let points: Vec<(f64, f64)> = c.x.iter().copied().zip(c.density.iter().map(|d| d * f)).collect();
+            let style_line = colour.stroke_width(2);
             let anno = if c.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(points, 8, 6, style_line))

@@ -47,12 +47,22 @@ impl Contributions {
         area: &DrawingArea<DB, Shift>,
     ) -> Result<(), String> {
         let k = self.modalities.len().max(1);
-        let percents = p.values.iter().flatten().flatten().map(|v| 100.0 * v);
+        // A "removed" share below -100% (a modality that multiplies the variance, which happens when
+        // reweighted draws are poor) would crush every other bar: such bars are cut at -100%.
+        let clipped = p.values.iter().flatten().flatten().any(|v| *v < -1.0);
+        let percents = p.values.iter().flatten().flatten().map(|v| 100.0 * v.max(-1.0));
         let lo = percents.clone().fold(0.0f64, f64::min);
         let hi = percents.fold(100.0f64, f64::max);
         let n = self.rows.len();
         let mut chart = ChartBuilder::on(area)
-            .caption(&p.title, style(17.0))
+            .caption(
+                if clipped {
+                    format!("{} (bars cut at -100%)", p.title)
+                } else {
+                    p.title.clone()
+                },
+                style(17.0),
+            )
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -73,6 +83,8 @@ impl Contributions {
                 }
             })
             .y_desc("variance removed (%)")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(WHITE)
             .label_style(style(13.0))
             .axis_desc_style(style(15.0))
             .draw()
@@ -84,7 +96,7 @@ impl Contributions {
                 let v = p.values.get(r)?.get(m).copied().flatten()?;
                 let x0 = r as f64 + 0.1 + width * m as f64;
                 Some(Rectangle::new(
-                    [(x0, 0.0), (x0 + width * 0.92, 100.0 * v)],
+                    [(x0, 0.0), (x0 + width * 0.92, 100.0 * v.max(-1.0))],
                     c.filled(),
                 ))
             });

@@ -42,6 +42,15 @@ impl Figure for FieldFigure {
     }
 }
 
+/// Grid indices are whole numbers: ticks between them stay unlabelled.
+fn integer(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("{}", v.round())
+    } else {
+        String::new()
+    }
+}
+
 /// The finite range of `values`, widened when they are all equal.
 fn value_range(values: &[f64]) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -87,6 +96,10 @@ impl FieldFigure {
         chart
             .configure_mesh()
             .disable_mesh()
+            .x_labels(self.rows.min(12) + 1)
+            .y_labels(self.cols.min(12) + 1)
+            .x_label_formatter(&integer)
+            .y_label_formatter(&integer)
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
             .label_style(style(13.0))

@@ -5,7 +5,7 @@
 use super::compare::{CompareFigure, Curve};
 use super::contributions::{Contributions, Panel};
 use super::field::{FieldFigure, Map};
-use super::kde::{grid, kde, weighted_quantile};
+use super::kde::{grid, weighted_quantile};
 use super::labels::{base_name, Labels};
 use super::trace::Series;
 use crate::eval::model::element_names;
@@ -527,16 +527,33 @@ fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, String> 
         return Err(format!("no fit determines `{name}`"));
     }
     let pad = 0.25 * (hi - lo);
-    let x = grid(lo - pad, hi + pad, 300);
+    let common = grid(lo - pad, hi + pad, 300);
     let mut curves = vec![];
     for (label, dashed, s) in samples {
         match s {
-            Ok(v) if !v.is_empty() => curves.push(Curve {
-                label,
-                density: kde(&v, None, &x),
-                x: x.clone(),
-                dashed,
-            }),
+            Ok(v) if !v.is_empty() => {
+                // The common grid, refined over the curve's own range: a sharp curve is resolved even
+                // beside a wide one.
+                let ones = vec![1.0; v.len()];
+                let (a, b) = (weighted_quantile(&v, &ones, 0.001), weighted_quantile(&v, &ones, 0.999));
+                let h = super::kde::silverman(&v, None);
+                let mut x: Vec<f64> = common.clone();
+                let step = common[1] - common[0];
+                if b - a + 6.0 * h < 40.0 * step {
+                    x.extend(grid(a - 3.0 * h, b + 3.0 * h, 200).into_iter().filter(|p| *p >= common[0] && *p <= common[common.len() - 1]));
+                    x.sort_by(f64::total_cmp);
+                }
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0)).sqrt();
+                curves.push(Curve {
+                    label,
+                    density: super::kde::kde_with_bandwidth(&v, None, h, &x),
+                    x,
+                    dashed,
+                    mean,
+                    sd,
+                })
+            }
             Ok(_) => notes.push(format!("{label}: no draws")),
             Err(why) => notes.push(format!("{label}: not determined ({why})")),
         }

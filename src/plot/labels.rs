@@ -101,6 +101,8 @@ pub fn split_unit(comment: &str) -> Label {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+        .replace(" ,", ",")
+        .replace(" ;", ";")
         .trim_matches(|c: char| c == ',' || c == ';' || c == ':' || c.is_whitespace())
         .to_string();
     let description = if description.chars().count() > 60 {

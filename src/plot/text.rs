@@ -192,16 +192,13 @@ pub fn compare(f: &CompareFigure) -> String {
         writeln!(out, "  {:w$}  density over {} from {} to {}", "", f.axis, num(lo), num(hi)).unwrap();
     }
     for c in &f.curves {
-        let total: f64 = c.density.iter().sum();
-        let mean = c.x.iter().zip(&c.density).map(|(x, d)| x * d).sum::<f64>() / total;
-        let var = c.x.iter().zip(&c.density).map(|(x, d)| d * (x - mean).powi(2)).sum::<f64>() / total;
         writeln!(
             out,
             "  {:w$}  {}  mean {} sd {}",
             c.label,
             sparkline(&c.density, 50),
-            num(mean),
-            num(var.sqrt())
+            num(c.mean),
+            num(c.sd)
         )
         .unwrap();
     }

@@ -49,6 +49,7 @@ fn draw_panel<DB: DrawingBackend>(s: &Series, area: &DrawingArea<DB, Shift>) -> 
     chart
         .configure_mesh()
         .x_desc("iteration after warm-up")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_desc(&s.axis)
         .label_style(style(14.0))
         .axis_desc_style(style(16.0))
