@@ -221,8 +221,20 @@ impl Session {
         }
     }
 
-    fn map(&mut self) {
+    /// Whether there is a compiled model with something to estimate (else says why not).
+    fn need_latents(&mut self) -> bool {
         if !self.need_compiled() {
+            return false;
+        }
+        if self.compiled.as_ref().is_some_and(|c| c.dim() == 0) {
+            say!(self.out, "error: the model has no latents: there is nothing to estimate");
+            return false;
+        }
+        true
+    }
+
+    fn map(&mut self) {
+        if !self.need_latents() {
             return;
         }
         let compiled = self.compiled.as_ref().expect("checked");
@@ -294,7 +306,7 @@ impl Session {
             }
             _ => return self.usage(":sample"),
         }
-        if !self.need_compiled() {
+        if !self.need_latents() {
             return;
         }
         let compiled = self.compiled.as_ref().expect("checked");
@@ -474,6 +486,9 @@ impl Session {
         }
         let json = sim.data_json();
         if let Some(path) = output {
+            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
             match crate::report::csv::write_atomic(Path::new(path), &json) {
                 Ok(()) => say!(self.out, "wrote {path}"),
                 Err(e) => say!(self.out, "error: cannot write {path}: {e}"),

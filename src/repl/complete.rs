@@ -105,7 +105,9 @@ impl Highlighter for Helper {}
 
 impl Validator for Helper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if open_brackets(ctx.input()) > 0 {
+        // A blank line ends an unfinished input (its error is then shown), as in other REPLs.
+        let input = ctx.input();
+        Ok(if open_brackets(input) > 0 && !input.ends_with('\n') {
             ValidationResult::Incomplete
         } else {
             ValidationResult::Valid(None)

@@ -111,7 +111,7 @@ fn looks_like_decl(text: &str) -> bool {
 fn edit_all(source: &str, text: &str, typed: &Program, bare: bool) -> Typed {
     let mut src = source.to_string();
     let mut changes = vec![];
-    let slice = |s: Span| text[s.range()].to_string();
+    let slice = |s: Span| with_comment(text, s);
     for item in &typed.items {
         match item {
             Item::Data(b) | Item::Latent(b) => {
@@ -158,6 +158,34 @@ fn edit_all(source: &str, text: &str, typed: &Program, bare: bool) -> Typed {
         }
     }
     Typed::Edit(src, changes)
+}
+
+/// The text of `span`, with the comment that ends its line (`law p = v^2 / 50  # power (W)`), which
+/// documents it and gives plots their units.
+fn with_comment(text: &str, span: Span) -> String {
+    let r = span.range();
+    let line_end = text[r.end..].find('\n').map_or(text.len(), |i| r.end + i);
+    let rest = &text[r.end..line_end];
+    if rest.trim_start().starts_with('#') {
+        format!("{}{}", &text[r.clone()], rest.trim_end())
+    } else {
+        text[r].to_string()
+    }
+}
+
+/// Replaces `range` of `src` by `text`; when `text` brings its own comment, the comment that ended
+/// the replaced line goes.
+fn replace(src: &str, range: Range<usize>, text: &str) -> String {
+    let mut end = range.end;
+    if text.lines().last().is_some_and(|l| l.contains('#')) {
+        let line_end = src[end..].find('\n').map_or(src.len(), |i| end + i);
+        if src[end..line_end].trim_start().starts_with('#') {
+            end = line_end;
+        }
+    }
+    let mut out = src.to_string();
+    out.replace_range(range.start..end, text);
+    out
 }
 
 fn push(src: &mut String, changes: &mut Vec<String>, (s, what): (String, String)) {
@@ -207,9 +235,7 @@ fn put_named(src: &str, kind: &str, name: &str, text: &str) -> (String, String) 
         .filter_map(defined)
         .find(|(k, n, _)| *k == kind && *n == name);
     if let Some((_, _, span)) = same {
-        let mut out = src.to_string();
-        out.replace_range(span.range(), text);
-        return (out, format!("replaced {kind} `{name}`"));
+        return (replace(src, span.range(), text), format!("replaced {kind} `{name}`"));
     }
     let (mut out, was) = remove_definitions(src, name);
     append(&mut out, text);
@@ -252,9 +278,7 @@ fn put_decl(src: &str, kind: BlockKind, bare: bool, name: &str, text: &str) -> (
         _ => kind,
     };
     if let Some((_, span)) = existing.iter().find(|(k, _)| *k == target) {
-        let mut out = src.to_string();
-        out.replace_range(span.range(), text);
-        return (out, format!("replaced {} `{name}`", target.word()));
+        return (replace(src, span.range(), text), format!("replaced {} `{name}`", target.word()));
     }
     let (out, was) = remove_definitions(src, name);
     let out = insert_into_block(&out, target, text);
@@ -524,6 +548,9 @@ mod tests {
         let (s, w) = edit(src, "law b = 2 * a");
         assert_eq!(s, "latent { a: real }\nlaw b = 2 * a   # note\nlaw c = b\n");
         assert_eq!(w, vec!["replaced law `b`"]);
+        // A typed comment comes along and replaces the old one.
+        let (s, _) = edit(src, "law b = 3 * a  # new note");
+        assert_eq!(s, "latent { a: real }\nlaw b = 3 * a  # new note\nlaw c = b\n");
     }
 
     #[test]

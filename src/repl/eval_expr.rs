@@ -27,7 +27,9 @@ impl Session {
         let out = crate::check_source(&source);
         let errors: Vec<crate::Diagnostic> = out.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
         let Some(model) = out.model.filter(|_| errors.is_empty()) else {
-            self.render(&errors, &source);
+            // Shown as the model with the expression appended, which is what was checked.
+            let text = crate::diagnostic::render_all(&errors, "<eval>", &source, self.color);
+            let _ = write!(self.out, "{text}");
             return;
         };
         let dep = model

@@ -67,7 +67,7 @@ pub fn run(model: Option<PathBuf>, data: Option<PathBuf>) -> u8 {
 }
 
 /// Reads inputs from `input` line by line, echoing each after the prompt; lines are joined while
-/// brackets are open.
+/// brackets are open (a blank line or a `:` command ends an unfinished input).
 pub fn piped(session: &mut Session, input: impl BufRead) -> u8 {
     let mut pending = String::new();
     for line in input.lines() {
@@ -78,11 +78,16 @@ pub fn piped(session: &mut Session, input: impl BufRead) -> u8 {
                 return 2;
             }
         };
+        // A command ends an unfinished input (it cannot continue model text), and so does a blank line.
+        if !pending.is_empty() && line.trim_start().starts_with(':') {
+            session.handle(&pending);
+            pending.clear();
+        }
         let prompt = if pending.is_empty() { PROMPT } else { CONTINUATION };
         session.echo(&format!("{prompt}{line}"));
         pending.push_str(&line);
         pending.push('\n');
-        if complete::open_brackets(&pending) <= 0 {
+        if complete::open_brackets(&pending) <= 0 || line.trim().is_empty() {
             session.handle(&pending);
             pending.clear();
             if session.done() {

@@ -303,7 +303,13 @@ impl Session {
         let loaded = crate::data::load(model, &json, &file);
         let set = match loaded {
             Ok((set, warnings)) => {
-                if verbose {
+                if verbose && model.data.is_empty() && !warnings.is_empty() {
+                    // A model still to be typed: its data file is ahead of it, which is expected.
+                    say!(
+                        self.out,
+                        "note: the model declares no data yet; declare the file's variables to use them"
+                    );
+                } else if verbose {
                     self.render(&warnings, &source);
                 }
                 set
