@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(candidates(":plot tr", 8, &names), Some((6, vec!["trace".into()])));
         assert_eq!(candidates(":summary s", 10, &names), Some((9, vec!["sensor".into(), "sigma".into()])));
         assert_eq!(candidates("law x = m", 9, &names), Some((8, vec!["mu".into()])));
-        assert_eq!(candidates(":modality sensor o", 18, &names), Some((16, vec!["off".into(), "on".into()])));
+        assert_eq!(candidates(":modality sensor o", 18, &names), Some((17, vec!["off".into(), "on".into()])));
         // Paths are the file completer's.
         assert_eq!(candidates(":load mod", 9, &names), None);
     }

@@ -588,6 +588,6 @@ mod tests {
         let (s, w) = remove(src, "mu").unwrap();
         assert_eq!(s, "latent {\n  s: real > 0\n}\n");
         assert_eq!(w, "removed latent `mu`");
-        assert!(remove(src, "nu").unwrap_err().contains("did you mean `mu`?"));
+        assert!(remove(src, "muu").unwrap_err().contains("did you mean `mu`?"));
     }
 }
