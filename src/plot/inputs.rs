@@ -358,7 +358,7 @@ pub fn contributions(report: &AnyReport, model_name: &str) -> Result<Contributio
 }
 
 /// Mean and sd maps of a 2-D field or a slice of a 3-D one (or the map of the mode, without draws).
-fn field_figure(req: &Request, inp: &Inputs) -> Result<FieldFigure, String> {
+pub fn field_figure(req: &Request, inp: &Inputs) -> Result<FieldFigure, String> {
     let [name] = req.names.as_slice() else {
         return Err("name one field: `field NAME [--slice AXIS=INDEX]`".into());
     };
@@ -465,7 +465,7 @@ pub fn laplace_draws(model: &CompiledModel, weights: &[f64], seed: u64, n: usize
 const COMPARE_DRAWS: usize = 4000;
 
 /// One quantity under the prior, each modality alone and all together.
-fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, String> {
+pub fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, String> {
     let [name] = req.names.as_slice() else {
         return Err("name one latent or law element: `compare NAME`".into());
     };
