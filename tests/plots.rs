@@ -144,8 +144,8 @@ fn every_kind_writes_png_and_svg() {
         }
         let path = dir.join(format!("contributions.{ext}"));
         draw(&format!("contributions {}", path.display()), &inp);
-        let report = mmi::plot::inputs::compute_report(&inp).unwrap();
-        let fig = mmi::plot::inputs::contributions(&report, "test").unwrap();
+        let fig = mmi::plot::inputs::contributions_figure(&inp).unwrap();
+        assert_eq!(fig.panels.len(), 2, "alone and on top of the others");
         check_file(&path, fig.size());
         let path = dir.join(format!("compare.{ext}"));
         draw(&format!("compare v {}", path.display()), &inp);

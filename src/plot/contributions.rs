@@ -13,6 +13,8 @@ use plotters::prelude::*;
 pub struct Panel {
     pub title: String,
     pub values: Vec<Vec<Option<f64>>>,
+    /// Why some bars are missing.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,13 @@ impl Contributions {
         let lo = percents.clone().fold(0.0f64, f64::min);
         let hi = percents.fold(100.0f64, f64::max);
         let n = self.rows.len();
+        let (notes_area, area) = area.split_vertically(if p.notes.is_empty() { 0 } else { 36 + 18 * p.notes.len() as u32 });
+        for (i, note) in p.notes.iter().enumerate() {
+            notes_area
+                .draw_text(note, &style(13.0), (80, 36 + 18 * i as i32))
+                .map_err(err)?;
+        }
+        let area = &area;
         let mut chart = ChartBuilder::on(area)
             .caption(
                 if clipped {
@@ -66,7 +75,8 @@ impl Contributions {
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..n as f64, lo..hi * 1.05)
+            // Headroom above the bars for the legend.
+            .build_cartesian_2d(0f64..n as f64, lo..hi * 1.3)
             .map_err(err)?;
         let rows = self.rows.clone();
         chart

@@ -233,15 +233,7 @@ pub fn render(req: &Request, inp: &Inputs) -> Result<Output, String> {
             }
         }
         Kind::Contributions => {
-            let computed;
-            let report = match inp.report {
-                Some(r) => r,
-                None => {
-                    computed = compute_report(inp)?;
-                    &computed
-                }
-            };
-            let fig = contributions(report, inp.model_name)?;
+            let fig = contributions_figure(inp)?;
             match &req.output {
                 Some(p) => super::save(&fig, p).map(|_| Output::Written(p.clone())),
                 None => Ok(Output::Text(super::text::contributions(&fig))),
@@ -255,6 +247,29 @@ pub fn render(req: &Request, inp: &Inputs) -> Result<Output, String> {
             }
         }
     }
+}
+
+/// The contribution bars: of the session's report if there is one, else from Laplace fits (both
+/// panels; exact for linear-Gaussian models), or from the draws where the joint posterior has no
+/// proper mode.
+pub fn contributions_figure(inp: &Inputs) -> Result<Contributions, String> {
+    let computed;
+    let report = match inp.report {
+        Some(r) => r,
+        None => {
+            let laplace = Inputs { draws: None, ..*inp };
+            computed = match compute_report(&laplace)? {
+                AnyReport::Laplace(r)
+                    if matches!(r.joint, FitResult::Undetermined(_)) && inp.draws.is_some() =>
+                {
+                    compute_report(inp)?
+                }
+                r => r,
+            };
+            &computed
+        }
+    };
+    contributions(report, inp.model_name)
 }
 
 /// The per-modality report from the draws when there are some, else from Laplace fits.
@@ -309,14 +324,24 @@ pub fn contributions(report: &AnyReport, model_name: &str) -> Result<Contributio
                         .collect()
                 })
                 .collect();
+            let why = |f: &FitResult, what: String| match f {
+                FitResult::Undetermined(why) => Some(format!("{what}: not determined ({why})")),
+                FitResult::Fit(_) => None,
+            };
+            let mut alone_notes: Vec<String> = why(&r.prior, "the prior alone".into()).into_iter().collect();
+            alone_notes.extend(r.modalities.iter().zip(&r.single).filter_map(|(m, f)| why(f, format!("{m} alone"))));
+            let mut top_notes: Vec<String> = why(&r.joint, "all modalities".into()).into_iter().collect();
+            top_notes.extend(r.modalities.iter().zip(&r.leave_out).filter_map(|(m, f)| why(f, format!("all but {m}"))));
             let mut panels = vec![Panel {
                 title: "share of the prior variance each modality removes alone".into(),
                 values: alone,
+                notes: alone_notes,
             }];
             if r.modalities.len() > 1 {
                 panels.push(Panel {
                     title: "share of the remaining variance each modality removes on top of the others".into(),
                     values: on_top,
+                    notes: top_notes,
                 });
             }
             Ok(Contributions {
@@ -351,6 +376,17 @@ pub fn contributions(report: &AnyReport, model_name: &str) -> Result<Contributio
                 panels: vec![Panel {
                     title: "share of the remaining variance each modality removes on top of the others".into(),
                     values,
+                    notes: r
+                        .modalities
+                        .iter()
+                        .zip(&r.leave_out)
+                        .filter(|(_, lo)| !reliable(lo))
+                        .map(|(m, lo)| format!(
+                            "no bars for {m}: leaving it out moves the posterior too far for reweighted draws (k-hat {:.2} > {})",
+                            lo.khat,
+                            crate::report::draws::KHAT_MAX
+                        ))
+                        .collect(),
                 }],
             })
         }

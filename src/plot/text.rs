@@ -155,6 +155,9 @@ pub fn contributions(c: &Contributions) -> String {
     let mw = c.modalities.iter().map(|m| m.len()).max().unwrap_or(4);
     for p in &c.panels {
         writeln!(out, "{}", p.title).unwrap();
+        for n in &p.notes {
+            writeln!(out, "  ({n})").unwrap();
+        }
         for (r, row) in c.rows.iter().enumerate() {
             for (m, name) in c.modalities.iter().enumerate() {
                 let label = if m == 0 { row.as_str() } else { "" };

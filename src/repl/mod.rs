@@ -46,10 +46,17 @@ pub fn run(model: Option<PathBuf>, data: Option<PathBuf>) -> u8 {
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut session = Session::new(Box::new(std::io::stdout()), color);
-    let stop = session.stop_flag();
-    // Ctrl-C while sampling stops the chains (they keep what they drew); at the prompt the line
-    // editor reads it as a key.
-    let _ = ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::SeqCst));
+    session.progress = terminal && std::io::stderr().is_terminal();
+    let (stop, busy) = session.stop_flags();
+    // Ctrl-C while sampling stops the chains (they keep what they drew); at the prompt of an
+    // interactive session the line editor reads it as a key; otherwise it ends the session.
+    let _ = ctrlc::set_handler(move || {
+        if busy.load(std::sync::atomic::Ordering::SeqCst) {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        } else {
+            std::process::exit(130);
+        }
+    });
     if terminal {
         println!("mmi {} -- `:help` lists the commands; Ctrl-D or `:quit` leaves", env!("CARGO_PKG_VERSION"));
     }

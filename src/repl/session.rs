@@ -87,6 +87,10 @@ pub struct Session {
     pub(crate) report: Option<AnyReport>,
     /// Set by Ctrl-C while sampling: the chains stop and keep what they drew.
     pub(crate) stop: Arc<AtomicBool>,
+    /// Whether a run is going on (Ctrl-C stops it; otherwise Ctrl-C ends a piped session).
+    pub(crate) busy: Arc<AtomicBool>,
+    /// Progress bars on standard error while sampling (interactive sessions).
+    pub progress: bool,
     pub(crate) quit: bool,
 }
 
@@ -109,6 +113,8 @@ impl Session {
             run: None,
             report: None,
             stop: Arc::new(AtomicBool::new(false)),
+            busy: Arc::new(AtomicBool::new(false)),
+            progress: false,
             quit: false,
         };
         let out = crate::check_source("");
@@ -123,9 +129,9 @@ impl Session {
         self.quit
     }
 
-    /// The flag that stops a sampling run (Ctrl-C sets it).
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
+    /// The flag that stops a sampling run (Ctrl-C sets it), and the one that says a run is going on.
+    pub fn stop_flags(&self) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+        (self.stop.clone(), self.busy.clone())
     }
 
     /// The file name diagnostics are rendered with.
