@@ -370,7 +370,10 @@ fn plot(args: PlotArgs) -> ExitCode {
     let compiled = match mmi::compile(&checked, &set, &mmi::passes::Settings::default()) {
         Ok(c) => c,
         Err(diags) => {
-            eprint!("{}", mmi::diagnostic::render_all(&diags, &name, &source, use_color()));
+            eprint!(
+                "{}",
+                mmi::diagnostic::render_all(&diags, &name, &source, use_color())
+            );
             return ExitCode::from(1);
         }
     };
@@ -396,7 +399,11 @@ fn plot(args: PlotArgs) -> ExitCode {
         _ => None,
     };
     let labels = mmi::plot::labels::Labels::new(&source, &checked.program);
-    let stem = args.model.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    let stem = args
+        .model
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model");
     let inputs = Inputs {
         model: &compiled,
         labels: &labels,

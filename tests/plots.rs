@@ -4,7 +4,9 @@
 
 mod common;
 
-use mmi::plot::inputs::{compare_figure, field_figure, output_names, render, Draws, Inputs, Output, Request};
+use mmi::plot::inputs::{
+    compare_figure, field_figure, output_names, render, Draws, Inputs, Output, Request,
+};
 use mmi::plot::labels::Labels;
 use mmi::plot::Figure;
 use std::path::{Path, PathBuf};
@@ -40,13 +42,21 @@ fn run(name: &str) -> Fixture {
         seed: 3,
         ..Default::default()
     };
-    let chains = mmi::infer::sample::sample(&model, &settings, &AtomicBool::new(false), &|_, _| {}).unwrap();
+    let chains =
+        mmi::infer::sample::sample(&model, &settings, &AtomicBool::new(false), &|_, _| {}).unwrap();
     let first = mmi::infer::sample::SAMPLER_COLUMNS.len();
     let draws = Draws {
         names: output_names(&model),
-        chains: chains.iter().map(|c| c.rows.iter().map(|r| r[first..].to_vec()).collect()).collect(),
+        chains: chains
+            .iter()
+            .map(|c| c.rows.iter().map(|r| r[first..].to_vec()).collect())
+            .collect(),
     };
-    Fixture { source, model, draws }
+    Fixture {
+        source,
+        model,
+        draws,
+    }
 }
 
 fn labels(f: &Fixture) -> Labels {
@@ -90,7 +100,12 @@ fn svg_size(svg: &str) -> (u32, u32) {
             assert_eq!(stack.pop().as_deref(), Some(name.trim()), "tags nest");
             continue;
         }
-        let name = tag.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+        let name = tag
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
         if root.is_none() {
             root = Some(tag.to_string());
         }
@@ -102,7 +117,11 @@ fn svg_size(svg: &str) -> (u32, u32) {
     let root = root.expect("an element");
     assert!(root.starts_with("svg"), "{root}");
     let attr = |a: &str| -> u32 {
-        let at = root.find(&format!(" {a}=\"")).unwrap_or_else(|| panic!("{a} in {root}")) + a.len() + 3;
+        let at = root
+            .find(&format!(" {a}=\""))
+            .unwrap_or_else(|| panic!("{a} in {root}"))
+            + a.len()
+            + 3;
         root[at..].split('"').next().unwrap().parse().unwrap()
     };
     (attr("width"), attr("height"))
@@ -110,13 +129,22 @@ fn svg_size(svg: &str) -> (u32, u32) {
 
 fn check_file(path: &Path, size: (u32, u32)) {
     let bytes = std::fs::read(path).unwrap();
-    assert!(bytes.len() > 4000, "{} has only {} bytes", path.display(), bytes.len());
+    assert!(
+        bytes.len() > 4000,
+        "{} has only {} bytes",
+        path.display(),
+        bytes.len()
+    );
     if path.extension().unwrap() == "png" {
         assert_eq!(png_size(&bytes), size, "{}", path.display());
     } else {
         let text = String::from_utf8(bytes).unwrap();
         assert_eq!(svg_size(&text), size, "{}", path.display());
-        assert!(text.contains("<text"), "the SVG has text: {}", path.display());
+        assert!(
+            text.contains("<text"),
+            "the SVG has text: {}",
+            path.display()
+        );
     }
 }
 
@@ -187,14 +215,25 @@ fn field_maps_are_the_draws_mean_and_sd_cell_by_cell() {
                 let mut idx = vec![];
                 let mut free = [i + 1, j + 1].into_iter();
                 for a in 1..=3 {
-                    idx.push(if a == axis { index } else { free.next().unwrap() });
+                    idx.push(if a == axis {
+                        index
+                    } else {
+                        free.next().unwrap()
+                    });
                 }
                 let v = column(&format!("T[{},{},{}]", idx[0], idx[1], idx[2]));
                 let mean = v.iter().sum::<f64>() / v.len() as f64;
-                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64)
+                    .sqrt();
                 let k = i * cols + j;
-                assert!((fig.maps[0].values[k] - mean).abs() < 1e-12, "{slice} ({i},{j})");
-                assert!((fig.maps[1].values[k] - sd).abs() < 1e-12, "{slice} ({i},{j})");
+                assert!(
+                    (fig.maps[0].values[k] - mean).abs() < 1e-12,
+                    "{slice} ({i},{j})"
+                );
+                assert!(
+                    (fig.maps[1].values[k] - sd).abs() < 1e-12,
+                    "{slice} ({i},{j})"
+                );
             }
         }
     }
@@ -213,21 +252,41 @@ fn the_joint_curve_of_a_conjugate_model_is_its_closed_form_posterior() {
     let json = format!("{{\"n\": 5, \"y\": {y:?}}}");
     let model = common::compile(source, &json, &mmi::passes::Settings::default());
     let labels = Labels::default();
-    let inp = Inputs { model: &model, labels: &labels, model_name: "conjugate", draws: None, mode: None, report: None, seed: 5 };
+    let inp = Inputs {
+        model: &model,
+        labels: &labels,
+        model_name: "conjugate",
+        draws: None,
+        mode: None,
+        report: None,
+        seed: 5,
+    };
     let fig = compare_figure(&Request::parse(&["compare", "mu"]).unwrap(), &inp).unwrap();
     let precision = 1.0 / 4.0 + y.len() as f64 / 0.25;
     let mean = (1.0 / 4.0 + y.iter().sum::<f64>() / 0.25) / precision;
     let sd = precision.powf(-0.5);
     let joint = fig.curves.iter().find(|c| c.label == "joint").unwrap();
     // 4000 Laplace draws: the mean within 5 standard errors, the sd within 5%.
-    assert!((joint.mean - mean).abs() < 5.0 * sd / 4000f64.sqrt(), "{} vs {mean}", joint.mean);
+    assert!(
+        (joint.mean - mean).abs() < 5.0 * sd / 4000f64.sqrt(),
+        "{} vs {mean}",
+        joint.mean
+    );
     assert!((joint.sd / sd - 1.0).abs() < 0.05, "{} vs {sd}", joint.sd);
     // The curve is a density: it integrates to about 1 over its grid (trapezoids).
-    let integral: f64 = joint.x.windows(2).zip(joint.density.windows(2)).map(|(x, d)| 0.5 * (x[1] - x[0]) * (d[0] + d[1])).sum();
+    let integral: f64 = joint
+        .x
+        .windows(2)
+        .zip(joint.density.windows(2))
+        .map(|(x, d)| 0.5 * (x[1] - x[0]) * (d[0] + d[1]))
+        .sum();
     assert!((integral - 1.0).abs() < 0.02, "{integral}");
     // And the prior is the prior: mean 1, sd 2.
     let prior = fig.curves.iter().find(|c| c.label == "prior").unwrap();
-    assert!((prior.mean - 1.0).abs() < 5.0 * 2.0 / 4000f64.sqrt() && (prior.sd / 2.0 - 1.0).abs() < 0.05);
+    assert!(
+        (prior.mean - 1.0).abs() < 5.0 * 2.0 / 4000f64.sqrt()
+            && (prior.sd / 2.0 - 1.0).abs() < 0.05
+    );
 }
 
 #[test]
@@ -244,7 +303,9 @@ fn text_fallbacks_print_without_a_file() {
     }
     // Without draws, trace plots say what is missing.
     let inp = inputs(&f, &l, false);
-    let err = render(&Request::parse(&["trace", "v"]).unwrap(), &inp).err().unwrap();
+    let err = render(&Request::parse(&["trace", "v"]).unwrap(), &inp)
+        .err()
+        .unwrap();
     assert!(err.contains("sample first"), "{err}");
 }
 
@@ -253,17 +314,55 @@ fn mmi_plot_from_the_command_line() {
     let dir = out_dir("cli");
     let draws = dir.join("draws");
     let mmi = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mmi")).args(args).current_dir(root()).output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mmi"))
+            .args(args)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let model = "tests/data/repl/two_sensors.mmi";
-    let (code, _, err) = mmi(&["sample", model, "--chains", "2", "--warmup", "200", "--draws", "200", "--seed", "2", "--quiet", "--output", draws.to_str().unwrap()]);
+    let (code, _, err) = mmi(&[
+        "sample",
+        model,
+        "--chains",
+        "2",
+        "--warmup",
+        "200",
+        "--draws",
+        "200",
+        "--seed",
+        "2",
+        "--quiet",
+        "--output",
+        draws.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let png = dir.join("trace.png");
-    let (code, _, err) = mmi(&["plot", "trace", model, "v", "--draws", draws.to_str().unwrap(), "--output", png.to_str().unwrap()]);
+    let (code, _, err) = mmi(&[
+        "plot",
+        "trace",
+        model,
+        "v",
+        "--draws",
+        draws.to_str().unwrap(),
+        "--output",
+        png.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     check_file(&png, (1000, 60 + mmi::plot::trace::PANEL_HEIGHT));
-    let (code, out, err) = mmi(&["plot", "density", model, "sigma_b", "--draws", draws.to_str().unwrap()]);
+    let (code, out, err) = mmi(&[
+        "plot",
+        "density",
+        model,
+        "sigma_b",
+        "--draws",
+        draws.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sigma_b (V) (400 draws)"), "{out}");
     // Field maps of the mode need no draws.
@@ -277,7 +376,15 @@ fn mmi_plot_from_the_command_line() {
     let (code, _, err) = mmi(&["plot", "histogram", model]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown plot kind"), "{err}");
-    let (code, _, err) = mmi(&["plot", "trace", model, "--draws", draws.to_str().unwrap(), "--output", "x.jpg"]);
+    let (code, _, err) = mmi(&[
+        "plot",
+        "trace",
+        model,
+        "--draws",
+        draws.to_str().unwrap(),
+        "--output",
+        "x.jpg",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains(".png or .svg"), "{err}");
 }

@@ -39,7 +39,9 @@ fn session(script: &str) -> (String, i32) {
 }
 
 fn script(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repl").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/repl")
+        .join(name);
     std::fs::read_to_string(&path).expect("the script exists")
 }
 
@@ -51,11 +53,17 @@ fn every_command() {
     assert_eq!(code, 0);
     insta::assert_snapshot!("commands", transcript);
     // `:quit` ended the session: the `:show` after it did not run.
-    assert!(transcript.trim_end().ends_with("mmi> :quit"), "{transcript}");
+    assert!(
+        transcript.trim_end().ends_with("mmi> :quit"),
+        "{transcript}"
+    );
     // The files the session wrote.
     let saved = out_dir.join("saved");
     let model = std::fs::read_to_string(saved.join("two_sensors.mmi")).unwrap();
-    assert!(mmi::check_source(&model).model.is_some(), "the saved model checks");
+    assert!(
+        mmi::check_source(&model).model.is_some(),
+        "the saved model checks"
+    );
     for chain in ["chain_1.csv", "chain_2.csv"] {
         let csv = std::fs::read_to_string(saved.join(chain)).unwrap();
         let rows = csv.lines().filter(|l| !l.starts_with('#')).count();
@@ -71,7 +79,10 @@ fn every_command() {
     }
     for image in ["density.svg", "compare.svg"] {
         let text = std::fs::read_to_string(out_dir.join(image)).unwrap();
-        assert!(text.contains("<svg") && text.trim_end().ends_with("</svg>"), "{image}");
+        assert!(
+            text.contains("<svg") && text.trim_end().ends_with("</svg>"),
+            "{image}"
+        );
     }
 }
 
@@ -81,7 +92,10 @@ fn mistakes_do_not_end_the_session() {
     assert_eq!(code, 0);
     insta::assert_snapshot!("errors", transcript);
     // After every mistake the session still samples and evaluates.
-    assert!(transcript.contains("over 400 posterior draws"), "{transcript}");
+    assert!(
+        transcript.contains("over 400 posterior draws"),
+        "{transcript}"
+    );
     assert!(!transcript.contains("panicked"), "{transcript}");
 }
 
@@ -90,12 +104,18 @@ fn a_model_built_line_by_line_then_sampled() {
     let (transcript, code) = session(&script("build.txt"));
     assert_eq!(code, 0);
     insta::assert_snapshot!("build", transcript);
-    assert!(transcript.contains("over 600 posterior draws"), "{transcript}");
+    assert!(
+        transcript.contains("over 600 posterior draws"),
+        "{transcript}"
+    );
 }
 
 #[test]
 fn end_of_input_ends_the_session_and_unfinished_input_is_reported() {
     let (transcript, code) = session("law x = (1 +\n");
     assert_eq!(code, 0);
-    assert!(transcript.contains("this bracket is never closed"), "{transcript}");
+    assert!(
+        transcript.contains("this bracket is never closed"),
+        "{transcript}"
+    );
 }

@@ -66,7 +66,13 @@ impl Figure for CompareFigure {
             });
         let (lo, hi) = if lo < hi { (lo, hi) } else { (0.0, 1.0) };
         let scale = scaled(&self.curves);
-        let factor = |c: &Curve| if scale { 1.0 / peak(c).max(1e-300) } else { 1.0 };
+        let factor = |c: &Curve| {
+            if scale {
+                1.0 / peak(c).max(1e-300)
+            } else {
+                1.0
+            }
+        };
         let top = if scale {
             1.08
         } else {
@@ -81,16 +87,28 @@ impl Figure for CompareFigure {
         chart
             .configure_mesh()
             .x_desc(&self.axis)
-            .y_desc(if scale { "density (each curve scaled to its peak)" } else { "density" })
+            .y_desc(if scale {
+                "density (each curve scaled to its peak)"
+            } else {
+                "density"
+            })
             .label_style(style(14.0))
             .axis_desc_style(style(16.0))
             .light_line_style(WHITE)
             .draw()
             .map_err(err)?;
         for (k, c) in self.curves.iter().enumerate() {
-            let colour = if c.dashed { BLACK.mix(0.6).to_rgba() } else { color(k).to_rgba() };
+            let colour = if c.dashed {
+                BLACK.mix(0.6).to_rgba()
+            } else {
+                color(k).to_rgba()
+            };
             let f = factor(c);
-            let points: Vec<(f64, f64)> = c.x.iter().copied().zip(c.density.iter().map(|d| d * f)).collect();
+            let points: Vec<(f64, f64)> =
+                c.x.iter()
+                    .copied()
+                    .zip(c.density.iter().map(|d| d * f))
+                    .collect();
             let style_line = colour.stroke_width(2);
             let anno = if c.dashed {
                 chart

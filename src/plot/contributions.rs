@@ -52,11 +52,20 @@ impl Contributions {
         // A "removed" share below -100% (a modality that multiplies the variance, which happens when
         // reweighted draws are poor) would crush every other bar: such bars are cut at -100%.
         let clipped = p.values.iter().flatten().flatten().any(|v| *v < -1.0);
-        let percents = p.values.iter().flatten().flatten().map(|v| 100.0 * v.max(-1.0));
+        let percents = p
+            .values
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|v| 100.0 * v.max(-1.0));
         let lo = percents.clone().fold(0.0f64, f64::min);
         let hi = percents.fold(100.0f64, f64::max);
         let n = self.rows.len();
-        let (notes_area, area) = area.split_vertically(if p.notes.is_empty() { 0 } else { 36 + 18 * p.notes.len() as u32 });
+        let (notes_area, area) = area.split_vertically(if p.notes.is_empty() {
+            0
+        } else {
+            36 + 18 * p.notes.len() as u32
+        });
         for (i, note) in p.notes.iter().enumerate() {
             notes_area
                 .draw_text(note, &style(13.0), (80, 36 + 18 * i as i32))
@@ -76,7 +85,7 @@ impl Contributions {
             .x_label_area_size(40)
             .y_label_area_size(70)
             // Headroom above the bars for the legend.
-            .build_cartesian_2d(0f64..n as f64, lo..hi * 1.3)
+            .build_cartesian_2d(0f64..n as f64, lo..hi * 1.5)
             .map_err(err)?;
         let rows = self.rows.clone();
         chart

@@ -63,7 +63,10 @@ fn value_range(values: &[f64]) -> (f64, f64) {
     } else if hi > lo {
         (lo, hi)
     } else {
-        (lo - 0.5 * lo.abs().max(1e-12), hi + 0.5 * hi.abs().max(1e-12))
+        (
+            lo - 0.5 * lo.abs().max(1e-12),
+            hi + 0.5 * hi.abs().max(1e-12),
+        )
     }
 }
 

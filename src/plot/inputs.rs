@@ -29,15 +29,38 @@ pub enum Kind {
 
 impl Kind {
     pub const ALL: [(&'static str, Kind, &'static str); 5] = [
-        ("trace", Kind::Trace, "draws against iteration, one line per chain"),
-        ("density", Kind::Density, "marginal posterior densities, one curve per chain"),
-        ("field", Kind::Field, "posterior mean and sd maps of a 2-D field (or a slice of a 3-D one)"),
-        ("contributions", Kind::Contributions, "the per-modality report as bar charts"),
-        ("compare", Kind::Compare, "one latent under the prior, each modality alone, and all together"),
+        (
+            "trace",
+            Kind::Trace,
+            "draws against iteration, one line per chain",
+        ),
+        (
+            "density",
+            Kind::Density,
+            "marginal posterior densities, one curve per chain",
+        ),
+        (
+            "field",
+            Kind::Field,
+            "posterior mean and sd maps of a 2-D field (or a slice of a 3-D one)",
+        ),
+        (
+            "contributions",
+            Kind::Contributions,
+            "the per-modality report as bar charts",
+        ),
+        (
+            "compare",
+            Kind::Compare,
+            "one latent under the prior, each modality alone, and all together",
+        ),
     ];
 
     pub fn parse(word: &str) -> Option<Kind> {
-        Kind::ALL.iter().find(|(n, _, _)| *n == word).map(|(_, k, _)| *k)
+        Kind::ALL
+            .iter()
+            .find(|(n, _, _)| *n == word)
+            .map(|(_, k, _)| *k)
     }
 }
 
@@ -87,7 +110,11 @@ impl Request {
 }
 
 fn kind_names() -> String {
-    Kind::ALL.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+    Kind::ALL
+        .iter()
+        .map(|(n, _, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn parse_slice(spec: &str) -> Result<(usize, usize), String> {
@@ -170,7 +197,12 @@ fn shape_of(model: &CompiledModel, name: &str) -> Option<Vec<usize>> {
 }
 
 /// Column indices of the requested names: an element name, or a whole latent or law; at most `max`.
-fn select(names: &[String], wanted: &[String], default_latents: usize, max: usize) -> Result<(Vec<usize>, bool), String> {
+fn select(
+    names: &[String],
+    wanted: &[String],
+    default_latents: usize,
+    max: usize,
+) -> Result<(Vec<usize>, bool), String> {
     let mut cols = vec![];
     if wanted.is_empty() {
         cols.extend(0..default_latents.min(names.len()));
@@ -202,7 +234,12 @@ pub fn render(req: &Request, inp: &Inputs) -> Result<Output, String> {
             let draws = inp
                 .draws
                 .ok_or("no posterior draws to plot: sample first")?;
-            let (cols, cut) = select(&draws.names, &req.names, inp.model.latent_names().len(), MAX_PANELS)?;
+            let (cols, cut) = select(
+                &draws.names,
+                &req.names,
+                inp.model.latent_names().len(),
+                MAX_PANELS,
+            )?;
             let series: Vec<Series> = cols
                 .iter()
                 .map(|&j| Series {
@@ -211,14 +248,20 @@ pub fn render(req: &Request, inp: &Inputs) -> Result<Output, String> {
                     chains: draws.column(j),
                 })
                 .collect();
-            let what = if req.kind == Kind::Trace { "trace" } else { "posterior density" };
+            let what = if req.kind == Kind::Trace {
+                "trace"
+            } else {
+                "posterior density"
+            };
             let mut title = format!("{what} of {}", inp.model_name);
             if cut {
                 title.push_str(&format!(" (first {MAX_PANELS} quantities)"));
             }
             match (&req.output, req.kind) {
-                (Some(p), Kind::Trace) => super::save(&super::trace::TraceFigure { title, series }, p)
-                    .map(|_| Output::Written(p.clone())),
+                (Some(p), Kind::Trace) => {
+                    super::save(&super::trace::TraceFigure { title, series }, p)
+                        .map(|_| Output::Written(p.clone()))
+                }
                 (Some(p), _) => super::save(&super::density::DensityFigure { title, series }, p)
                     .map(|_| Output::Written(p.clone())),
                 (None, Kind::Trace) => Ok(Output::Text(super::text::traces(&series))),
@@ -257,7 +300,10 @@ pub fn contributions_figure(inp: &Inputs) -> Result<Contributions, String> {
     let report = match inp.report {
         Some(r) => r,
         None => {
-            let laplace = Inputs { draws: None, ..*inp };
+            let laplace = Inputs {
+                draws: None,
+                ..*inp
+            };
             computed = match compute_report(&laplace)? {
                 AnyReport::Laplace(r)
                     if matches!(r.joint, FitResult::Undetermined(_)) && inp.draws.is_some() =>
@@ -280,17 +326,13 @@ pub fn compute_report(inp: &Inputs) -> Result<AnyReport, String> {
     match inp.draws {
         Some(d) => {
             let k = inp.model.latent_names().len();
-            let rows: Vec<Vec<f64>> = d
-                .chains
-                .iter()
-                .flatten()
-                .map(|r| r[..k].to_vec())
-                .collect();
-            crate::report::draws::draws_report(inp.model, &rows, inp.seed, None).map(AnyReport::Draws)
+            let rows: Vec<Vec<f64>> = d.chains.iter().flatten().map(|r| r[..k].to_vec()).collect();
+            crate::report::draws::draws_report(inp.model, &rows, inp.seed, None)
+                .map(AnyReport::Draws)
         }
-        None => Ok(AnyReport::Laplace(crate::report::modalities::modality_report(
-            inp.model, inp.seed,
-        ))),
+        None => Ok(AnyReport::Laplace(
+            crate::report::modalities::modality_report(inp.model, inp.seed),
+        )),
     }
 }
 
@@ -328,10 +370,23 @@ pub fn contributions(report: &AnyReport, model_name: &str) -> Result<Contributio
                 FitResult::Undetermined(why) => Some(format!("{what}: not determined ({why})")),
                 FitResult::Fit(_) => None,
             };
-            let mut alone_notes: Vec<String> = why(&r.prior, "the prior alone".into()).into_iter().collect();
-            alone_notes.extend(r.modalities.iter().zip(&r.single).filter_map(|(m, f)| why(f, format!("{m} alone"))));
-            let mut top_notes: Vec<String> = why(&r.joint, "all modalities".into()).into_iter().collect();
-            top_notes.extend(r.modalities.iter().zip(&r.leave_out).filter_map(|(m, f)| why(f, format!("all but {m}"))));
+            let mut alone_notes: Vec<String> = why(&r.prior, "the prior alone".into())
+                .into_iter()
+                .collect();
+            alone_notes.extend(
+                r.modalities
+                    .iter()
+                    .zip(&r.single)
+                    .filter_map(|(m, f)| why(f, format!("{m} alone"))),
+            );
+            let mut top_notes: Vec<String> =
+                why(&r.joint, "all modalities".into()).into_iter().collect();
+            top_notes.extend(
+                r.modalities
+                    .iter()
+                    .zip(&r.leave_out)
+                    .filter_map(|(m, f)| why(f, format!("all but {m}"))),
+            );
             let mut panels = vec![Panel {
                 title: "share of the prior variance each modality removes alone".into(),
                 values: alone,
@@ -339,7 +394,9 @@ pub fn contributions(report: &AnyReport, model_name: &str) -> Result<Contributio
             }];
             if r.modalities.len() > 1 {
                 panels.push(Panel {
-                    title: "share of the remaining variance each modality removes on top of the others".into(),
+                    title:
+                        "share of the remaining variance each modality removes on top of the others"
+                            .into(),
                     values: on_top,
                     notes: top_notes,
                 });
@@ -355,7 +412,9 @@ pub fn contributions(report: &AnyReport, model_name: &str) -> Result<Contributio
             if r.modalities.len() < 2 {
                 return Err("from draws, contributions compare each modality with the others: the model has only one".into());
             }
-            let reliable = |lo: &crate::report::draws::Reweighted| lo.refit || lo.khat <= crate::report::draws::KHAT_MAX;
+            let reliable = |lo: &crate::report::draws::Reweighted| {
+                lo.refit || lo.khat <= crate::report::draws::KHAT_MAX
+            };
             let values = r
                 .rows
                 .iter()
@@ -398,9 +457,8 @@ pub fn field_figure(req: &Request, inp: &Inputs) -> Result<FieldFigure, String> 
     let [name] = req.names.as_slice() else {
         return Err("name one field: `field NAME [--slice AXIS=INDEX]`".into());
     };
-    let shape = shape_of(inp.model, name).ok_or_else(|| {
-        format!("no latent or law `{name}` in the model")
-    })?;
+    let shape = shape_of(inp.model, name)
+        .ok_or_else(|| format!("no latent or law `{name}` in the model"))?;
     if !(2..=3).contains(&shape.len()) {
         return Err(format!(
             "`{name}` has {} axes: field plots draw 2-D quantities and slices of 3-D ones",
@@ -418,7 +476,13 @@ pub fn field_figure(req: &Request, inp: &Inputs) -> Result<FieldFigure, String> 
         if req.slice.is_some() {
             return Err(format!("`{name}` is 2-D: it needs no --slice"));
         }
-        (shape[0], shape[1], (0..total).collect::<Vec<_>>(), (1, 2), String::new())
+        (
+            shape[0],
+            shape[1],
+            (0..total).collect::<Vec<_>>(),
+            (1, 2),
+            String::new(),
+        )
     } else {
         let (axis, index) = req.slice.unwrap_or((3, 1));
         if axis > 3 || index > shape[axis - 1] {
@@ -438,7 +502,13 @@ pub fn field_figure(req: &Request, inp: &Inputs) -> Result<FieldFigure, String> 
                 cells.push((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]);
             }
         }
-        (r, c, cells, (keep[0] + 1, keep[1] + 1), format!(", slice {index} of axis {axis}"))
+        (
+            r,
+            c,
+            cells,
+            (keep[0] + 1, keep[1] + 1),
+            format!(", slice {index} of axis {axis}"),
+        )
     };
     let unit = inp
         .labels
@@ -452,13 +522,22 @@ pub fn field_figure(req: &Request, inp: &Inputs) -> Result<FieldFigure, String> 
             for &c in &cells {
                 let v: Vec<f64> = d.chains.iter().flatten().map(|r| r[first + c]).collect();
                 let m = v.iter().sum::<f64>() / v.len() as f64;
-                let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0);
+                let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
+                    / (v.len() as f64 - 1.0).max(1.0);
                 mean.push(m);
                 sd.push(var.sqrt());
             }
             vec![
-                Map { title: "posterior mean".into(), value_label: format!("mean of {name}{unit}"), values: mean },
-                Map { title: "posterior sd".into(), value_label: format!("sd of {name}{unit}"), values: sd },
+                Map {
+                    title: "posterior mean".into(),
+                    value_label: format!("mean of {name}{unit}"),
+                    values: mean,
+                },
+                Map {
+                    title: "posterior sd".into(),
+                    value_label: format!("sd of {name}{unit}"),
+                    values: sd,
+                },
             ]
         }
         (None, Some(mode)) => vec![Map {
@@ -480,14 +559,21 @@ pub fn field_figure(req: &Request, inp: &Inputs) -> Result<FieldFigure, String> 
 
 /// Draws of every latent and law element from the Laplace approximation of the posterior with these
 /// modality weights (at the mode of the Jacobian-adjusted density in the unconstrained space).
-pub fn laplace_draws(model: &CompiledModel, weights: &[f64], seed: u64, n: usize) -> Result<Vec<Vec<f64>>, String> {
+pub fn laplace_draws(
+    model: &CompiledModel,
+    weights: &[f64],
+    seed: u64,
+    n: usize,
+) -> Result<Vec<Vec<f64>>, String> {
     let mut ev = model.evaluator();
     for (k, w) in weights.iter().enumerate() {
         ev.set_modality_weight(k, *w);
     }
     let mut rng = chain_rng(seed, 0);
     let x0 = initial_point(&mut ev, &mut rng, 2.0).ok_or("no finite starting point")?;
-    let mode = maximise(&mut ev, &x0, &LbfgsSettings::default()).map_err(|e| e.to_string())?.x;
+    let mode = maximise(&mut ev, &x0, &LbfgsSettings::default())
+        .map_err(|e| e.to_string())?
+        .x;
     let lap = laplace(&mut ev, &mode)?;
     Ok(lap
         .draws(n, seed)
@@ -511,21 +597,53 @@ pub fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, Stri
         None => {
             let elems: Vec<&String> = names.iter().filter(|n| base_name(n) == name).collect();
             match elems.len() {
-                0 => return Err(select(&names, std::slice::from_ref(name), 0, 1).err().unwrap_or_default()),
-                _ => return Err(format!("`{name}` has {} elements: name one, e.g. `{}`", elems.len(), elems[0])),
+                0 => {
+                    return Err(select(&names, std::slice::from_ref(name), 0, 1)
+                        .err()
+                        .unwrap_or_default())
+                }
+                _ => {
+                    return Err(format!(
+                        "`{name}` has {} elements: name one, e.g. `{}`",
+                        elems.len(),
+                        elems[0]
+                    ))
+                }
             }
         }
     };
     let g = &inp.model.graph;
     let base: Vec<f64> = g.modalities.iter().map(|m| m.weight).collect();
     let only = |k: Option<usize>| -> Vec<f64> {
-        (0..base.len()).map(|i| if Some(i) == k { base[i] } else { 0.0 }).collect()
+        (0..base.len())
+            .map(|i| if Some(i) == k { base[i] } else { 0.0 })
+            .collect()
     };
     let mut samples: Vec<(String, bool, Result<Vec<f64>, String>)> = vec![];
-    let column = |rows: Result<Vec<Vec<f64>>, String>| rows.map(|r| r.iter().map(|r| r[j]).collect::<Vec<f64>>());
-    samples.push(("prior".into(), true, column(laplace_draws(inp.model, &only(None), inp.seed, COMPARE_DRAWS))));
+    let column = |rows: Result<Vec<Vec<f64>>, String>| {
+        rows.map(|r| r.iter().map(|r| r[j]).collect::<Vec<f64>>())
+    };
+    samples.push((
+        "prior".into(),
+        true,
+        column(laplace_draws(
+            inp.model,
+            &only(None),
+            inp.seed,
+            COMPARE_DRAWS,
+        )),
+    ));
     for (k, m) in g.modalities.iter().enumerate() {
-        samples.push((format!("{} alone", m.name), false, column(laplace_draws(inp.model, &only(Some(k)), inp.seed, COMPARE_DRAWS))));
+        samples.push((
+            format!("{} alone", m.name),
+            false,
+            column(laplace_draws(
+                inp.model,
+                &only(Some(k)),
+                inp.seed,
+                COMPARE_DRAWS,
+            )),
+        ));
     }
     let mut notes = vec![];
     match inp.draws {
@@ -535,7 +653,11 @@ pub fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, Stri
             notes.push("prior and single-modality curves: Laplace approximations; joint: the posterior draws".to_string());
         }
         None => {
-            samples.push(("joint".into(), false, column(laplace_draws(inp.model, &base, inp.seed, COMPARE_DRAWS))));
+            samples.push((
+                "joint".into(),
+                false,
+                column(laplace_draws(inp.model, &base, inp.seed, COMPARE_DRAWS)),
+            ));
             notes.push("every curve is a Laplace approximation (sample first for the joint posterior's draws)".to_string());
         }
     }
@@ -552,14 +674,14 @@ pub fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, Stri
             hi = hi.max(weighted_quantile(v, &ones, 0.998));
         }
     }
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         if let Some((_, _, Ok(v))) = samples.first() {
             let ones = vec![1.0; v.len()];
             lo = weighted_quantile(v, &ones, 0.002);
             hi = weighted_quantile(v, &ones, 0.998);
         }
     }
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         return Err(format!("no fit determines `{name}`"));
     }
     let pad = 0.25 * (hi - lo);
@@ -571,16 +693,25 @@ pub fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, Stri
                 // The common grid, refined over the curve's own range: a sharp curve is resolved even
                 // beside a wide one.
                 let ones = vec![1.0; v.len()];
-                let (a, b) = (weighted_quantile(&v, &ones, 0.001), weighted_quantile(&v, &ones, 0.999));
+                let (a, b) = (
+                    weighted_quantile(&v, &ones, 0.001),
+                    weighted_quantile(&v, &ones, 0.999),
+                );
                 let h = super::kde::silverman(&v, None);
                 let mut x: Vec<f64> = common.clone();
                 let step = common[1] - common[0];
                 if b - a + 6.0 * h < 40.0 * step {
-                    x.extend(grid(a - 3.0 * h, b + 3.0 * h, 200).into_iter().filter(|p| *p >= common[0] && *p <= common[common.len() - 1]));
+                    x.extend(
+                        grid(a - 3.0 * h, b + 3.0 * h, 200)
+                            .into_iter()
+                            .filter(|p| *p >= common[0] && *p <= common[common.len() - 1]),
+                    );
                     x.sort_by(f64::total_cmp);
                 }
                 let mean = v.iter().sum::<f64>() / v.len() as f64;
-                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0)).sqrt();
+                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
+                    / (v.len() as f64 - 1.0).max(1.0))
+                .sqrt();
                 curves.push(Curve {
                     label,
                     density: super::kde::kde_with_bandwidth(&v, None, h, &x),
@@ -595,7 +726,10 @@ pub fn compare_figure(req: &Request, inp: &Inputs) -> Result<CompareFigure, Stri
         }
     }
     Ok(CompareFigure {
-        title: format!("{}: prior, each modality alone, joint", inp.labels.title(name)),
+        title: format!(
+            "{}: prior, each modality alone, joint",
+            inp.labels.title(name)
+        ),
         axis: inp.labels.axis(name),
         curves,
         notes,

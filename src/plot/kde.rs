@@ -51,7 +51,12 @@ pub fn weighted_quantile(values: &[f64], weights: &[f64], q: f64) -> f64 {
 
 /// The density at each point of `grid` of the Gaussian kernel estimate with bandwidth `h`:
 /// sum_i w_i phi((x - v_i) / h) / (h sum_i w_i).
-pub fn kde_with_bandwidth(values: &[f64], weights: Option<&[f64]>, h: f64, grid: &[f64]) -> Vec<f64> {
+pub fn kde_with_bandwidth(
+    values: &[f64],
+    weights: Option<&[f64]>,
+    h: f64,
+    grid: &[f64],
+) -> Vec<f64> {
     let norm = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
     let total: f64 = match weights {
         Some(w) => w.iter().sum(),

@@ -3,8 +3,8 @@
 //! parentheses: `x: real > 0  # furnace temperature (deg C)`. That comment gives the plot's
 //! description (`furnace temperature`) and unit (`deg C`).
 
-use crate::syntax::ast::{Item, Program};
 use crate::span::Span;
+use crate::syntax::ast::{Item, Program};
 use std::collections::HashMap;
 
 /// What the model's comments say about one name.
@@ -71,7 +71,9 @@ pub fn base_name(name: &str) -> &str {
 fn comment_label(source: &str, span: Span) -> Option<Label> {
     let start = (span.start as usize).min(source.len());
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
     let line = &source[line_start..line_end];
     let comment = line[line.find('#')? + 1..].trim();
     if comment.is_empty() {

@@ -72,7 +72,8 @@ pub fn save<F: Figure>(figure: &F, path: &Path) -> Result<(), String> {
     register_font();
     let format = Format::of(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let size = figure.size();
     let drawn = match format {

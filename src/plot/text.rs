@@ -73,7 +73,13 @@ pub fn traces(series: &[Series]) -> String {
 pub fn histograms(series: &[Series]) -> String {
     let mut out = String::new();
     for s in series {
-        let all: Vec<f64> = s.chains.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+        let all: Vec<f64> = s
+            .chains
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
         writeln!(out, "{} ({} draws)", s.axis, all.len()).unwrap();
         out.push_str(&histogram(&all, 12, 40));
     }
@@ -115,8 +121,18 @@ pub fn field(f: &FieldFigure) -> String {
     let step_x = f.rows.div_ceil(60).max(1);
     let step_y = f.cols.div_ceil(30).max(1);
     for m in &f.maps {
-        let lo = m.values.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
-        let hi = m.values.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+        let lo = m
+            .values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        let hi = m
+            .values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f64::NEG_INFINITY, f64::max);
         writeln!(
             out,
             "{} ({}; ' ' = {}, '@' = {}; {} across, {} up)",
@@ -189,10 +205,26 @@ pub fn compare(f: &CompareFigure) -> String {
     }
     let w = f.curves.iter().map(|c| c.label.len()).max().unwrap_or(5);
     if let (Some(lo), Some(hi)) = (
-        f.curves.iter().filter_map(|c| c.x.first()).copied().reduce(f64::min),
-        f.curves.iter().filter_map(|c| c.x.last()).copied().reduce(f64::max),
+        f.curves
+            .iter()
+            .filter_map(|c| c.x.first())
+            .copied()
+            .reduce(f64::min),
+        f.curves
+            .iter()
+            .filter_map(|c| c.x.last())
+            .copied()
+            .reduce(f64::max),
     ) {
-        writeln!(out, "  {:w$}  density over {} from {} to {}", "", f.axis, num(lo), num(hi)).unwrap();
+        writeln!(
+            out,
+            "  {:w$}  density over {} from {} to {}",
+            "",
+            f.axis,
+            num(lo),
+            num(hi)
+        )
+        .unwrap();
     }
     for c in &f.curves {
         writeln!(
@@ -214,7 +246,10 @@ mod tests {
 
     #[test]
     fn sparklines_span_the_blocks() {
-        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8), "▁▂▃▄▅▆▇█");
+        assert_eq!(
+            sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8),
+            "▁▂▃▄▅▆▇█"
+        );
         // Averaged down to the width.
         assert_eq!(sparkline(&[0.0, 0.0, 7.0, 7.0], 2), "▁█");
     }

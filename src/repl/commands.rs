@@ -4,7 +4,9 @@
 use super::edit::{self, Typed};
 use super::session::{preview, say, Mode, Run, Session};
 use crate::infer::lbfgs::{maximise, LbfgsSettings, MapError};
-use crate::infer::sample::{chain_rng, column_names, initial_point, sample, SampleSettings, SAMPLER_COLUMNS};
+use crate::infer::sample::{
+    chain_rng, column_names, initial_point, sample, SampleSettings, SAMPLER_COLUMNS,
+};
 use crate::plot::inputs::{compute_report, AnyReport, Draws, Inputs, Output, Request};
 use crate::plot::labels::{base_name, Labels};
 use std::io::Write;
@@ -13,23 +15,83 @@ use std::path::Path;
 /// Every command: name, arguments, one line of help.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
     (":help", "[COMMAND]", "this list, or one command's usage"),
-    (":load", "FILE", "load a model (and MODEL.data.json beside it, if there is one)"),
-    (":data", "FILE", "load a data file (Stan JSON) for the current model"),
+    (
+        ":load",
+        "FILE",
+        "load a model (and MODEL.data.json beside it, if there is one)",
+    ),
+    (
+        ":data",
+        "FILE",
+        "load a data file (Stan JSON) for the current model",
+    ),
     (":show", "", "print the current model as source"),
-    (":check", "", "check the model: errors, warnings, what it declares, whether it compiles"),
-    (":graph", "[--stage lowered|optimised]", "print the compiled graph, one node per line"),
+    (
+        ":check",
+        "",
+        "check the model: errors, warnings, what it declares, whether it compiles",
+    ),
+    (
+        ":graph",
+        "[--stage lowered|optimised]",
+        "print the compiled graph, one node per line",
+    ),
     (":map", "", "find the posterior mode (L-BFGS) and print it"),
-    (":sample", "[DRAWS] [CHAINS]", "sample the posterior with NUTS (other settings from :set)"),
-    (":summary", "[NAME...]", "the last run's summary, for all or some quantities"),
-    (":report", "", "what each modality contributes (from the draws if any, else Laplace fits)"),
-    (":simulate", "[--params TRUTH.json] [--output FILE] [--use]", "simulate data from the model; --use makes them the session's data"),
-    (":modality", "NAME off|on|weight W", "switch a modality off or on, or give it a weight, without editing the model"),
-    (":combine", "[RULE]", "show or replace the model's combine declaration"),
-    (":set", "[seed|chains|warmup|draws|adapt_delta VALUE]", "show or change a sampler setting"),
-    (":eval", "EXPR", "an expression of the model's language at the mode and over the draws"),
-    (":plot", "KIND [NAME...] [--slice AXIS=INDEX] [FILE.png|FILE.svg]", "trace, density, field, contributions or compare; text in the terminal without a file"),
-    (":remove", "NAME", "remove a declaration, law, fn, ode or modality (and the priors on it), or `combine`"),
-    (":save", "DIR", "write the model, its data, the draws, the summary and the mode into DIR"),
+    (
+        ":sample",
+        "[DRAWS] [CHAINS]",
+        "sample the posterior with NUTS (other settings from :set)",
+    ),
+    (
+        ":summary",
+        "[NAME...]",
+        "the last run's summary, for all or some quantities",
+    ),
+    (
+        ":report",
+        "",
+        "what each modality contributes (from the draws if any, else Laplace fits)",
+    ),
+    (
+        ":simulate",
+        "[--params TRUTH.json] [--output FILE] [--use]",
+        "simulate data from the model; --use makes them the session's data",
+    ),
+    (
+        ":modality",
+        "NAME off|on|weight W",
+        "switch a modality off or on, or give it a weight, without editing the model",
+    ),
+    (
+        ":combine",
+        "[RULE]",
+        "show or replace the model's combine declaration",
+    ),
+    (
+        ":set",
+        "[seed|chains|warmup|draws|adapt_delta VALUE]",
+        "show or change a sampler setting",
+    ),
+    (
+        ":eval",
+        "EXPR",
+        "an expression of the model's language at the mode and over the draws",
+    ),
+    (
+        ":plot",
+        "KIND [NAME...] [--slice AXIS=INDEX] [FILE.png|FILE.svg]",
+        "trace, density, field, contributions or compare; text in the terminal without a file",
+    ),
+    (
+        ":remove",
+        "NAME",
+        "remove a declaration, law, fn, ode or modality (and the priors on it), or `combine`",
+    ),
+    (
+        ":save",
+        "DIR",
+        "write the model, its data, the draws, the summary and the mode into DIR",
+    ),
     (":quit", "", "leave the session (also Ctrl-D)"),
 ];
 
@@ -52,7 +114,8 @@ impl Session {
                 }
                 Typed::Expression(e) => self.eval(&e),
                 Typed::Error { diagnostic, text } => {
-                    let rendered = crate::diagnostic::render_all(&[diagnostic], "<input>", &text, self.color);
+                    let rendered =
+                        crate::diagnostic::render_all(&[diagnostic], "<input>", &text, self.color);
                     let _ = write!(self.out, "{rendered}");
                 }
             }
@@ -114,7 +177,10 @@ impl Session {
                 let hint = crate::diagnostic::did_you_mean(other, names)
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
-                say!(self.out, "error: unknown command `{other}`{hint}; `:help` lists them");
+                say!(
+                    self.out,
+                    "error: unknown command `{other}`{hint}; `:help` lists them"
+                );
             }
         }
     }
@@ -127,7 +193,11 @@ impl Session {
 
     fn help(&mut self, which: Option<&str>) {
         if let Some(w) = which {
-            let w = if w.starts_with(':') { w.to_string() } else { format!(":{w}") };
+            let w = if w.starts_with(':') {
+                w.to_string()
+            } else {
+                format!(":{w}")
+            };
             if COMMANDS.iter().any(|(n, _, _)| *n == w) {
                 self.usage(&w);
                 if w == ":plot" {
@@ -141,7 +211,11 @@ impl Session {
             return;
         }
         for (n, args, help) in COMMANDS {
-            let head = if args.is_empty() { n.to_string() } else { format!("{n} {args}") };
+            let head = if args.is_empty() {
+                n.to_string()
+            } else {
+                format!("{n} {args}")
+            };
             if head.len() > 30 {
                 say!(self.out, "{head}\n{:30} {help}", "");
             } else {
@@ -158,7 +232,10 @@ impl Session {
 
     fn show(&mut self) {
         if self.source.trim().is_empty() {
-            say!(self.out, "(the model is empty: type declarations, or `:load FILE`)");
+            say!(
+                self.out,
+                "(the model is empty: type declarations, or `:load FILE`)"
+            );
         } else {
             let text = self.source.clone();
             let _ = write!(self.out, "{text}");
@@ -185,9 +262,18 @@ impl Session {
             }
         );
         match (&self.compiled, &self.data) {
-            (Some(c), Some(d)) => say!(self.out, "compiled with the data from {} ({} unconstrained coordinates)", d.name, c.dim()),
+            (Some(c), Some(d)) => say!(
+                self.out,
+                "compiled with the data from {} ({} unconstrained coordinates)",
+                d.name,
+                c.dim()
+            ),
             (Some(c), None) => say!(self.out, "compiled ({} unconstrained coordinates)", c.dim()),
-            (None, _) => say!(self.out, "not compiled: {}", self.not_compiled.clone().unwrap_or_default()),
+            (None, _) => say!(
+                self.out,
+                "not compiled: {}",
+                self.not_compiled.clone().unwrap_or_default()
+            ),
         }
     }
 
@@ -206,9 +292,14 @@ impl Session {
             return;
         }
         // The lowered graph: compile again without the passes.
-        let json = self.data.as_ref().map_or("{}".to_string(), |d| d.text.clone());
+        let json = self
+            .data
+            .as_ref()
+            .map_or("{}".to_string(), |d| d.text.clone());
         let model = self.checked.as_ref().expect("a compiled model checked");
-        let Ok((set, _)) = crate::data::load(model, &json, "data") else { return };
+        let Ok((set, _)) = crate::data::load(model, &json, "data") else {
+            return;
+        };
         match crate::compile(model, &set, &crate::passes::Settings::none()) {
             Ok(c) => {
                 let text = crate::ir::print::print(&c.graph);
@@ -227,7 +318,10 @@ impl Session {
             return false;
         }
         if self.compiled.as_ref().is_some_and(|c| c.dim() == 0) {
-            say!(self.out, "error: the model has no latents: there is nothing to estimate");
+            say!(
+                self.out,
+                "error: the model has no latents: there is nothing to estimate"
+            );
             return false;
         }
         true
@@ -242,12 +336,17 @@ impl Session {
         ev.set_jacobian(false);
         let mut rng = chain_rng(self.settings.seed, 0);
         let Some(x0) = initial_point(&mut ev, &mut rng, 2.0) else {
-            say!(self.out, "error: no initial point with a finite log density and gradient after 100 tries");
+            say!(
+                self.out,
+                "error: no initial point with a finite log density and gradient after 100 tries"
+            );
             return;
         };
         let (result, converged) = match maximise(&mut ev, &x0, &LbfgsSettings::default()) {
             Ok(r) => (r, true),
-            Err(MapError::MaxIterations(best)) | Err(MapError::LineSearchFailed(best)) => (*best, false),
+            Err(MapError::MaxIterations(best)) | Err(MapError::LineSearchFailed(best)) => {
+                (*best, false)
+            }
             Err(e) => {
                 say!(self.out, "error: {e}");
                 return;
@@ -271,7 +370,11 @@ impl Session {
             self.out,
             "posterior mode ({} iterations){}",
             result.iterations,
-            if converged { "" } else { " -- NOT CONVERGED, best point so far" }
+            if converged {
+                ""
+            } else {
+                " -- NOT CONVERGED, best point so far"
+            }
         );
         say!(self.out, "{:width$} {:>12.6}", "lp__", result.log_density);
         for (n, v) in names.iter().zip(&values) {
@@ -379,7 +482,11 @@ impl Session {
                 .and_then(|w| crate::diagnostic::did_you_mean(w, names))
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-            say!(self.out, "error: no quantity named {}{hint}", words.join(", "));
+            say!(
+                self.out,
+                "error: no quantity named {}{hint}",
+                words.join(", ")
+            );
             return;
         }
         let filtered = crate::report::summary::RunSummary {
@@ -389,7 +496,11 @@ impl Session {
             transitions: s.transitions,
             e_bfmi: s.e_bfmi.clone(),
             interrupted: s.interrupted,
-            warnings: if words.is_empty() { s.warnings.clone() } else { vec![] },
+            warnings: if words.is_empty() {
+                s.warnings.clone()
+            } else {
+                vec![]
+            },
         };
         let text = filtered.table();
         let _ = write!(self.out, "{text}");
@@ -429,7 +540,9 @@ impl Session {
         match compute_report(&inputs) {
             Ok(r) => {
                 let table = match &r {
-                    AnyReport::Laplace(l) => format!("per-modality report (Laplace fits)\n\n{}", l.table()),
+                    AnyReport::Laplace(l) => {
+                        format!("per-modality report (Laplace fits)\n\n{}", l.table())
+                    }
                     AnyReport::Draws(d) => format!("per-modality report\n\n{}", d.table()),
                 };
                 let _ = write!(self.out, "{table}");
@@ -451,8 +564,16 @@ impl Session {
             }
         }
         let Some(model) = &self.checked else { return };
-        if model.program.items.iter().all(|i| !matches!(i, crate::syntax::ast::Item::Modality(_))) {
-            say!(self.out, "error: the model has no modality: there are no data to simulate");
+        if model
+            .program
+            .items
+            .iter()
+            .all(|i| !matches!(i, crate::syntax::ast::Item::Modality(_)))
+        {
+            say!(
+                self.out,
+                "error: the model has no modality: there are no data to simulate"
+            );
             return;
         }
         let params_text = match params {
@@ -467,7 +588,13 @@ impl Session {
             None => ("{}".to_string(), "(no data)".to_string()),
         };
         let model = self.checked.as_ref().expect("checked above");
-        let sim = crate::infer::simulate::simulate(model, &json, &file, params_text.as_deref(), self.settings.seed);
+        let sim = crate::infer::simulate::simulate(
+            model,
+            &json,
+            &file,
+            params_text.as_deref(),
+            self.settings.seed,
+        );
         let sim = match sim {
             Ok(s) => s,
             Err(crate::infer::simulate::SimError::Diagnostics(d)) => {
@@ -487,7 +614,11 @@ impl Session {
             self.out,
             "simulated with seed {} from {}:",
             self.settings.seed,
-            if params.is_some() { "the given latents" } else { "latents drawn from the prior" }
+            if params.is_some() {
+                "the given latents"
+            } else {
+                "latents drawn from the prior"
+            }
         );
         for o in &sim.truth {
             say!(self.out, "  {} = {}", o.name, values_preview(&o.values));
@@ -498,7 +629,10 @@ impl Session {
         }
         let json = sim.data_json();
         if let Some(path) = output {
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 let _ = std::fs::create_dir_all(dir);
             }
             match crate::report::csv::write_atomic(Path::new(path), &json) {
@@ -507,7 +641,10 @@ impl Session {
             }
         }
         if use_it {
-            say!(self.out, "the session now uses the simulated data (`:data FILE` goes back)");
+            say!(
+                self.out,
+                "the session now uses the simulated data (`:data FILE` goes back)"
+            );
             let name = output.map_or("(simulated)".to_string(), str::to_string);
             self.use_data(name, json);
         }
@@ -560,14 +697,26 @@ impl Session {
             let hint = crate::diagnostic::did_you_mean(name, known.iter().map(|s| s.as_str()))
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-            say!(self.out, "error: no modality `{name}`{hint}; the model has {}", if known.is_empty() { "none".to_string() } else { known.join(", ") });
+            say!(
+                self.out,
+                "error: no modality `{name}`{hint}; the model has {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
             return;
         }
         self.weights.retain(|(n, _)| n != name);
         match weight {
             Some(w) => {
                 self.weights.push((name.to_string(), w));
-                say!(self.out, "modality `{name}`: weight {w}{}", if w == 0.0 { " (off)" } else { "" });
+                say!(
+                    self.out,
+                    "modality `{name}`: weight {w}{}",
+                    if w == 0.0 { " (off)" } else { "" }
+                );
             }
             None => say!(self.out, "modality `{name}`: the model's own weight"),
         }
@@ -578,11 +727,17 @@ impl Session {
         if rule.is_empty() {
             let current = self.checked.as_ref().and_then(|m| {
                 m.program.items.iter().find_map(|i| match i {
-                    crate::syntax::ast::Item::Combine(c) => Some(self.source[c.span.range()].to_string()),
+                    crate::syntax::ast::Item::Combine(c) => {
+                        Some(self.source[c.span.range()].to_string())
+                    }
                     _ => None,
                 })
             });
-            say!(self.out, "{}", current.unwrap_or_else(|| "combine product (the default)".into()));
+            say!(
+                self.out,
+                "{}",
+                current.unwrap_or_else(|| "combine product (the default)".into())
+            );
             return;
         }
         match edit::apply(&self.source, &format!("combine {rule}")) {
@@ -590,7 +745,8 @@ impl Session {
                 self.set_source(source, &changes);
             }
             Typed::Error { diagnostic, text } => {
-                let rendered = crate::diagnostic::render_all(&[diagnostic], "<input>", &text, self.color);
+                let rendered =
+                    crate::diagnostic::render_all(&[diagnostic], "<input>", &text, self.color);
                 let _ = write!(self.out, "{rendered}");
             }
             Typed::Expression(_) => self.usage(":combine"),
@@ -605,14 +761,28 @@ impl Session {
                 say!(
                     self.out,
                     "seed {}, chains {}, warmup {}, draws {}, adapt_delta {}",
-                    s.seed, s.chains, s.warmup, s.draws, s.adapt_delta
+                    s.seed,
+                    s.chains,
+                    s.warmup,
+                    s.draws,
+                    s.adapt_delta
                 );
                 return;
             }
             ["seed", v] => v.parse().map(|v| s.seed = v).is_err(),
-            ["chains", v] => v.parse().ok().filter(|v| *v > 0).map(|v| s.chains = v).is_none(),
+            ["chains", v] => v
+                .parse()
+                .ok()
+                .filter(|v| *v > 0)
+                .map(|v| s.chains = v)
+                .is_none(),
             ["warmup", v] => v.parse().map(|v| s.warmup = v).is_err(),
-            ["draws", v] => v.parse().ok().filter(|v| *v > 0).map(|v| s.draws = v).is_none(),
+            ["draws", v] => v
+                .parse()
+                .ok()
+                .filter(|v| *v > 0)
+                .map(|v| s.draws = v)
+                .is_none(),
             ["adapt_delta", v] => v
                 .parse::<f64>()
                 .ok()
@@ -698,11 +868,16 @@ impl Session {
                     crate::report::csv::chain_csv(&columns, chain, k, &run.settings, &info),
                 ));
             }
-            let json = serde_json::to_string_pretty(&run.summary.json(&run.settings, 0.0)).unwrap_or_default();
+            let json = serde_json::to_string_pretty(&run.summary.json(&run.settings, 0.0))
+                .unwrap_or_default();
             files.push(("summary.json".into(), json));
         }
         if let Some(m) = &self.mode {
-            let header: Vec<String> = m.names.iter().map(|n| crate::report::csv::csv_name(n)).collect();
+            let header: Vec<String> = m
+                .names
+                .iter()
+                .map(|n| crate::report::csv::csv_name(n))
+                .collect();
             let row: Vec<String> = m.values.iter().map(|v| format!("{v}")).collect();
             files.push((
                 "map.csv".into(),
@@ -724,7 +899,12 @@ impl Session {
             }
             written.push(name);
         }
-        say!(self.out, "wrote {} into {}", preview(&written.iter().map(|s| s.as_str()).collect::<Vec<_>>()), dir.display());
+        say!(
+            self.out,
+            "wrote {} into {}",
+            preview(&written.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+            dir.display()
+        );
         if written.len() > 5 {
             say!(self.out, "({} files)", written.len());
         }

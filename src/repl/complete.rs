@@ -30,7 +30,10 @@ impl Helper {
 
 /// Candidates among `words` that start with `prefix`.
 pub fn matching(prefix: &str, words: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = words.into_iter().filter(|w| w.starts_with(prefix)).collect();
+    let mut out: Vec<String> = words
+        .into_iter()
+        .filter(|w| w.starts_with(prefix))
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -48,7 +51,10 @@ pub fn candidates(line: &str, pos: usize, names: &[String]) -> Option<(usize, Ve
     let first = words.first().copied().unwrap_or("");
     // The command itself.
     if start == 0 && word.starts_with(':') {
-        return Some((0, matching(word, COMMANDS.iter().map(|(n, _, _)| n.to_string()))));
+        return Some((
+            0,
+            matching(word, COMMANDS.iter().map(|(n, _, _)| n.to_string())),
+        ));
     }
     let arg_index = words.len() - usize::from(!before.ends_with(char::is_whitespace));
     let previous = words.get(arg_index.wrapping_sub(1)).copied().unwrap_or("");
@@ -59,7 +65,12 @@ pub fn candidates(line: &str, pos: usize, names: &[String]) -> Option<(usize, Ve
         return None;
     }
     let fixed: Option<Vec<&str>> = match (first, arg_index) {
-        (":plot", 1) => Some(crate::plot::inputs::Kind::ALL.iter().map(|(n, _, _)| *n).collect()),
+        (":plot", 1) => Some(
+            crate::plot::inputs::Kind::ALL
+                .iter()
+                .map(|(n, _, _)| *n)
+                .collect(),
+        ),
         (":set", 1) => Some(vec!["seed", "chains", "warmup", "draws", "adapt_delta"]),
         (":graph", 1) => Some(vec!["--stage"]),
         (":graph", 2) => Some(vec!["lowered", "optimised"]),
@@ -79,7 +90,12 @@ pub fn candidates(line: &str, pos: usize, names: &[String]) -> Option<(usize, Ve
 impl Completer for Helper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let names = self.names.lock().map(|n| n.clone()).unwrap_or_default();
         match candidates(line, pos, &names) {
             Some((start, words)) => Ok((
@@ -141,11 +157,26 @@ mod tests {
     #[test]
     fn commands_kinds_and_names_complete() {
         let names = vec!["mu".to_string(), "sigma".to_string(), "sensor".to_string()];
-        assert_eq!(candidates(":sa", 3, &names), Some((0, vec![":sample".into(), ":save".into()])));
-        assert_eq!(candidates(":plot tr", 8, &names), Some((6, vec!["trace".into()])));
-        assert_eq!(candidates(":summary s", 10, &names), Some((9, vec!["sensor".into(), "sigma".into()])));
-        assert_eq!(candidates("law x = m", 9, &names), Some((8, vec!["mu".into()])));
-        assert_eq!(candidates(":modality sensor o", 18, &names), Some((17, vec!["off".into(), "on".into()])));
+        assert_eq!(
+            candidates(":sa", 3, &names),
+            Some((0, vec![":sample".into(), ":save".into()]))
+        );
+        assert_eq!(
+            candidates(":plot tr", 8, &names),
+            Some((6, vec!["trace".into()]))
+        );
+        assert_eq!(
+            candidates(":summary s", 10, &names),
+            Some((9, vec!["sensor".into(), "sigma".into()]))
+        );
+        assert_eq!(
+            candidates("law x = m", 9, &names),
+            Some((8, vec!["mu".into()]))
+        );
+        assert_eq!(
+            candidates(":modality sensor o", 18, &names),
+            Some((17, vec!["off".into(), "on".into()]))
+        );
         // Paths are the file completer's.
         assert_eq!(candidates(":load mod", 9, &names), None);
     }

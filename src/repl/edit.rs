@@ -29,7 +29,10 @@ pub enum Typed {
     /// An expression to evaluate.
     Expression(String),
     /// Input that is neither: its syntax error, to be rendered against `text`.
-    Error { diagnostic: Diagnostic, text: String },
+    Error {
+        diagnostic: Diagnostic,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +106,9 @@ fn looks_like_decl(text: &str) -> bool {
     let t = text.trim_start();
     let name_len = t
         .char_indices()
-        .take_while(|(i, c)| c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_alphanumeric()))
+        .take_while(|(i, c)| {
+            c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_alphanumeric())
+        })
         .count();
     name_len > 0 && t[name_len..].trim_start().starts_with(':')
 }
@@ -220,7 +225,12 @@ fn decls_named(p: &Program, name: &str) -> Vec<(BlockKind, Span)> {
             Item::Latent(b) => (BlockKind::Latent, b),
             _ => continue,
         };
-        out.extend(b.decls.iter().filter(|d| d.name.name == name).map(|d| (kind, d.span)));
+        out.extend(
+            b.decls
+                .iter()
+                .filter(|d| d.name.name == name)
+                .map(|d| (kind, d.span)),
+        );
     }
     out
 }
@@ -235,7 +245,10 @@ fn put_named(src: &str, kind: &str, name: &str, text: &str) -> (String, String) 
         .filter_map(defined)
         .find(|(k, n, _)| *k == kind && *n == name);
     if let Some((_, _, span)) = same {
-        return (replace(src, span.range(), text), format!("replaced {kind} `{name}`"));
+        return (
+            replace(src, span.range(), text),
+            format!("replaced {kind} `{name}`"),
+        );
     }
     let (mut out, was) = remove_definitions(src, name);
     append(&mut out, text);
@@ -278,7 +291,10 @@ fn put_decl(src: &str, kind: BlockKind, bare: bool, name: &str, text: &str) -> (
         _ => kind,
     };
     if let Some((_, span)) = existing.iter().find(|(k, _)| *k == target) {
-        return (replace(src, span.range(), text), format!("replaced {} `{name}`", target.word()));
+        return (
+            replace(src, span.range(), text),
+            format!("replaced {} `{name}`", target.word()),
+        );
     }
     let (out, was) = remove_definitions(src, name);
     let out = insert_into_block(&out, target, text);
@@ -461,17 +477,27 @@ pub fn remove(src: &str, name: &str) -> Result<(String, String), String> {
             })
             .collect();
         if spans.is_empty() {
-            return Err("the model has no combine declaration (it combines by the plain product)".into());
+            return Err(
+                "the model has no combine declaration (it combines by the plain product)".into(),
+            );
         }
         let mut out = src.to_string();
         for s in spans.iter().rev() {
             out = remove_range(&out, s.range());
         }
-        return Ok((out, "removed the combine declaration (back to the plain product)".into()));
+        return Ok((
+            out,
+            "removed the combine declaration (back to the plain product)".into(),
+        ));
     }
     let (mut out, was) = remove_definitions(src, name);
     let Some(was) = was else {
-        let mut names: Vec<&str> = p.items.iter().filter_map(defined).map(|(_, n, _)| n).collect();
+        let mut names: Vec<&str> = p
+            .items
+            .iter()
+            .filter_map(defined)
+            .map(|(_, n, _)| n)
+            .collect();
         for item in &p.items {
             if let Item::Data(b) | Item::Latent(b) = item {
                 names.extend(b.decls.iter().map(|d| d.name.name.as_str()));
@@ -493,7 +519,9 @@ pub fn remove(src: &str, name: &str) -> Result<(String, String), String> {
     for item in &q.items {
         match item {
             Item::Tilde(t) if on_name(&t.lhs) => spans.push(t.span),
-            Item::Latent(b) => spans.extend(b.priors.iter().filter(|t| on_name(&t.lhs)).map(|t| t.span)),
+            Item::Latent(b) => {
+                spans.extend(b.priors.iter().filter(|t| on_name(&t.lhs)).map(|t| t.span))
+            }
             _ => {}
         }
     }
@@ -510,7 +538,9 @@ pub fn names(src: &str) -> Vec<String> {
     let mut out = vec![];
     for item in &p.items {
         match item {
-            Item::Data(b) | Item::Latent(b) => out.extend(b.decls.iter().map(|d| d.name.name.clone())),
+            Item::Data(b) | Item::Latent(b) => {
+                out.extend(b.decls.iter().map(|d| d.name.name.clone()))
+            }
             Item::Modality(m) => {
                 out.push(m.name.name.clone());
                 for s in &m.stmts {
@@ -550,7 +580,10 @@ mod tests {
         assert_eq!(w, vec!["replaced law `b`"]);
         // A typed comment comes along and replaces the old one.
         let (s, _) = edit(src, "law b = 3 * a  # new note");
-        assert_eq!(s, "latent { a: real }\nlaw b = 3 * a  # new note\nlaw c = b\n");
+        assert_eq!(
+            s,
+            "latent { a: real }\nlaw b = 3 * a  # new note\nlaw c = b\n"
+        );
     }
 
     #[test]
@@ -559,7 +592,10 @@ mod tests {
         let (s, _) = edit(src, "n: int > 0");
         assert!(s.contains("data {\n  n: int > 0\n}"), "{s}");
         let (s, w) = edit(src, "sigma: real > 0 ~ half_normal(1)");
-        assert!(s.contains("latent {\n  mu: real\n  sigma: real > 0 ~ half_normal(1)\n}"), "{s}");
+        assert!(
+            s.contains("latent {\n  mu: real\n  sigma: real > 0 ~ half_normal(1)\n}"),
+            "{s}"
+        );
         assert_eq!(w, vec!["added latent `sigma`"]);
         let (s, _) = edit("", "data y: vector[3]");
         assert_eq!(s, "data {\n  y: vector[3]\n}\n");
@@ -569,11 +605,17 @@ mod tests {
     fn a_prior_statement_replaces_the_inline_prior() {
         let src = "latent {\n  mu: real ~ normal(0, 10)   # the mean\n}\n";
         let (s, w) = edit(src, "mu ~ student_t(3, 0, 1)");
-        assert_eq!(s, "latent {\n  mu: real   # the mean\n}\nmu ~ student_t(3, 0, 1)\n");
+        assert_eq!(
+            s,
+            "latent {\n  mu: real   # the mean\n}\nmu ~ student_t(3, 0, 1)\n"
+        );
         assert_eq!(w, vec!["replaced the prior of `mu`"]);
         // And again: the top-level statement is replaced this time.
         let (s2, _) = edit(&s, "mu ~ normal(1, 2)");
-        assert_eq!(s2, "latent {\n  mu: real   # the mean\n}\nmu ~ normal(1, 2)\n");
+        assert_eq!(
+            s2,
+            "latent {\n  mu: real   # the mean\n}\nmu ~ normal(1, 2)\n"
+        );
     }
 
     #[test]
@@ -588,6 +630,8 @@ mod tests {
         let (s, w) = remove(src, "mu").unwrap();
         assert_eq!(s, "latent {\n  s: real > 0\n}\n");
         assert_eq!(w, "removed latent `mu`");
-        assert!(remove(src, "muu").unwrap_err().contains("did you mean `mu`?"));
+        assert!(remove(src, "muu")
+            .unwrap_err()
+            .contains("did you mean `mu`?"));
     }
 }

@@ -25,7 +25,12 @@ impl Session {
     pub(crate) fn eval(&mut self, expr: &str) {
         let source = format!("{}\nlaw {NAME} = {expr}\n", self.source.trim_end());
         let out = crate::check_source(&source);
-        let errors: Vec<crate::Diagnostic> = out.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        let errors: Vec<crate::Diagnostic> = out
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
         let Some(model) = out.model.filter(|_| errors.is_empty()) else {
             // Shown as the model with the expression appended, which is what was checked.
             let text = crate::diagnostic::render_all(&errors, "<eval>", &source, self.color);
@@ -36,16 +41,25 @@ impl Session {
             .laws
             .iter()
             .find(|l| l.name == NAME)
-            .map(|l| l.info.dep.clone());
+            .map(|l| l.info.dep);
         if dep == Some(Dep::Latent) && self.mode.is_none() && self.run.is_none() {
             say!(self.out, "error: `{expr}` depends on the latents: find the mode (`:map`) or sample (`:sample`) first");
             return;
         }
-        let json = self.data.as_ref().map_or("{}".to_string(), |d| d.text.clone());
+        let json = self
+            .data
+            .as_ref()
+            .map_or("{}".to_string(), |d| d.text.clone());
         let set = match crate::data::load(&model, &json, "data") {
             Ok((set, _)) => set,
             Err(_) => {
-                say!(self.out, "error: {}", self.not_compiled.clone().unwrap_or_else(|| "the data do not fit the model".into()));
+                say!(
+                    self.out,
+                    "error: {}",
+                    self.not_compiled
+                        .clone()
+                        .unwrap_or_else(|| "the data do not fit the model".into())
+                );
                 return;
             }
         };
@@ -66,7 +80,11 @@ impl Session {
             say!(self.out, "error: `{expr}` is a sparse matrix, which is not evaluated to values; evaluate a product or a solve with it");
             return;
         };
-        let shape = compiled.graph.node(compiled.graph.laws[law].1).shape.clone();
+        let shape = compiled
+            .graph
+            .node(compiled.graph.laws[law].1)
+            .shape
+            .clone();
         let latents = compiled.graph.latents.len();
         let at = |compiled: &CompiledModel, values: &[f64]| -> Result<Vec<f64>, String> {
             let mut ev = compiled.evaluator();
@@ -84,14 +102,25 @@ impl Session {
         let shape_text = if shape.is_empty() {
             String::new()
         } else {
-            format!(" (shape {})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x "))
+            format!(
+                " (shape {})",
+                shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" x ")
+            )
         };
         if dep != Some(Dep::Latent) {
             // Data only: one value wherever it is evaluated.
             let zeros = vec![0.0; compiled.dim()];
             let mut ev = compiled.evaluator();
             match ev.constrain(&zeros) {
-                Ok(outs) => say!(self.out, "{expr} = {}{shape_text}", values_preview(&outs[latents + law].values)),
+                Ok(outs) => say!(
+                    self.out,
+                    "{expr} = {}{shape_text}",
+                    values_preview(&outs[latents + law].values)
+                ),
                 Err(e) => say!(self.out, "error: {e}"),
             }
             return;
@@ -99,7 +128,11 @@ impl Session {
         let n_latent: usize = compiled.latent_names().len();
         if let Some(m) = &self.mode {
             match at(&compiled, &m.values[..n_latent]) {
-                Ok(v) => say!(self.out, "at the mode: {expr} = {}{shape_text}", values_preview(&v)),
+                Ok(v) => say!(
+                    self.out,
+                    "at the mode: {expr} = {}{shape_text}",
+                    values_preview(&v)
+                ),
                 Err(e) => say!(self.out, "error at the mode: {e}"),
             }
         }
@@ -121,16 +154,38 @@ impl Session {
         let total: usize = per_chain.iter().map(|c| c.len()).sum();
         let size: usize = shape.iter().product();
         let names = crate::eval::model::element_names(expr, &shape);
-        let width = names.iter().take(MAX_ROWS).map(|n| n.len()).max().unwrap_or(4).max(4);
+        let width = names
+            .iter()
+            .take(MAX_ROWS)
+            .map(|n| n.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         say!(self.out, "over {total} posterior draws{shape_text}:");
-        say!(self.out, "{:width$} {:>10} {:>10} {:>10} {:>10} {:>10}", "", "mean", "sd", "5%", "50%", "95%");
+        say!(
+            self.out,
+            "{:width$} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "",
+            "mean",
+            "sd",
+            "5%",
+            "50%",
+            "95%"
+        );
         for (j, name) in names.iter().enumerate().take(MAX_ROWS.min(size)) {
-            let chains: Vec<Vec<f64>> = per_chain.iter().map(|c| c.iter().map(|r| r[j]).collect()).collect();
+            let chains: Vec<Vec<f64>> = per_chain
+                .iter()
+                .map(|c| c.iter().map(|r| r[j]).collect())
+                .collect();
             let s = summarize(&chains);
             say!(
                 self.out,
                 "{name:width$} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-                s.mean, s.sd, s.q5, s.q50, s.q95
+                s.mean,
+                s.sd,
+                s.q5,
+                s.q50,
+                s.q95
             );
         }
         if size > MAX_ROWS {

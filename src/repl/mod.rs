@@ -58,7 +58,10 @@ pub fn run(model: Option<PathBuf>, data: Option<PathBuf>) -> u8 {
         }
     });
     if terminal {
-        println!("mmi {} -- `:help` lists the commands; Ctrl-D or `:quit` leaves", env!("CARGO_PKG_VERSION"));
+        println!(
+            "mmi {} -- `:help` lists the commands; Ctrl-D or `:quit` leaves",
+            env!("CARGO_PKG_VERSION")
+        );
     }
     if let Some(m) = &model {
         session.load_model(m);
@@ -90,7 +93,11 @@ pub fn piped(session: &mut Session, input: impl BufRead) -> u8 {
             session.handle(&pending);
             pending.clear();
         }
-        let prompt = if pending.is_empty() { PROMPT } else { CONTINUATION };
+        let prompt = if pending.is_empty() {
+            PROMPT
+        } else {
+            CONTINUATION
+        };
         session.echo(&format!("{prompt}{line}"));
         pending.push_str(&line);
         pending.push('\n');
@@ -115,14 +122,17 @@ fn interactive(session: &mut Session) -> u8 {
         .completion_type(rustyline::CompletionType::List)
         .build();
     let names = Arc::new(Mutex::new(session.names()));
-    let mut editor = match rustyline::Editor::<complete::Helper, rustyline::history::DefaultHistory>::with_config(config) {
-        Ok(e) => e,
-        Err(e) => {
-            // No line editor (an odd terminal): read plainly.
-            eprintln!("note: no line editing ({e})");
-            return piped(session, std::io::stdin().lock());
-        }
-    };
+    let mut editor =
+        match rustyline::Editor::<complete::Helper, rustyline::history::DefaultHistory>::with_config(
+            config,
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                // No line editor (an odd terminal): read plainly.
+                eprintln!("note: no line editing ({e})");
+                return piped(session, std::io::stdin().lock());
+            }
+        };
     editor.set_helper(Some(complete::Helper::new(names.clone())));
     let history = history_path();
     if let Some(h) = &history {

@@ -176,13 +176,19 @@ impl Session {
 
     /// `:load FILE`: the model, and the data file beside it (MODEL.data.json) when there is one.
     pub fn load_model(&mut self, path: &Path) {
-        let Some(source) = self.read(path) else { return };
+        let Some(source) = self.read(path) else {
+            return;
+        };
         let out = crate::check_source(&source);
         if out.diagnostics.iter().any(|d| d.is_error()) {
             let previous = self.model_path.replace(path.to_path_buf());
             self.render(&out.diagnostics, &source);
             self.model_path = previous;
-            say!(self.out, "{} does not check: the session keeps its model", path.display());
+            say!(
+                self.out,
+                "{} does not check: the session keeps its model",
+                path.display()
+            );
             return;
         }
         self.model_path = Some(path.to_path_buf());
@@ -230,7 +236,8 @@ impl Session {
         let Some(m) = &self.checked else {
             return "empty".into();
         };
-        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let modalities = m
             .program
             .items
@@ -279,7 +286,10 @@ impl Session {
         self.run = None;
         self.report = None;
         if had {
-            say!(self.out, "(the mode, draws and report of the previous model were cleared)");
+            say!(
+                self.out,
+                "(the mode, draws and report of the previous model were cleared)"
+            );
         }
     }
 
