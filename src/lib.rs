@@ -22,6 +22,8 @@ pub mod ir;
 pub mod library;
 pub mod ode;
 pub mod passes;
+pub mod plot;
+pub mod repl;
 pub mod report;
 pub mod span;
 pub mod syntax;

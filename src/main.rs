@@ -59,6 +59,46 @@ enum Command {
     /// Compare models by their evidence on the same data: Bayes factors and model probabilities,
     /// jointly and for each modality alone.
     Compare(CompareArgs),
+    /// An interactive session: load, edit, fit, sample, evaluate and plot a model (`:help` inside).
+    Repl {
+        /// The model file (.mmi) to start with.
+        model: Option<PathBuf>,
+        /// The data file (Stan JSON); by default MODEL.data.json beside the model.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Plot a run: trace, density, field, contributions or compare, to PNG or SVG (text without
+    /// --output).
+    Plot(PlotArgs),
+}
+
+/// Options of `mmi plot`.
+#[derive(clap::Args)]
+struct PlotArgs {
+    /// trace | density (posterior draws per chain), field (mean and sd maps of a 2-D field or a slice
+    /// of a 3-D one), contributions (the per-modality report), compare (one latent under the prior,
+    /// each modality alone and all together).
+    kind: String,
+    /// The model file (.mmi).
+    model: PathBuf,
+    /// The quantities: latents, laws or elements (`T`, `sig[2]`); by default the first latents.
+    names: Vec<String>,
+    /// The data file (Stan JSON); by default MODEL.data.json beside the model.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The chains `mmi sample --output DIR` wrote (needed by trace and density; field maps the mode
+    /// without them; contributions and compare use Laplace fits without them).
+    #[arg(long, value_name = "DIR")]
+    draws: Option<PathBuf>,
+    /// For a 3-D field: the axis held fixed and its index, both 1-based (default 3=1).
+    #[arg(long, value_name = "AXIS=INDEX")]
+    slice: Option<String>,
+    /// The image to write (.png or .svg); without it, a text rendering is printed.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Random seed of the optimiser's starting points and of the Laplace draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// How the evidence is estimated.
@@ -290,6 +330,102 @@ fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report(args),
         Command::Evidence(args) => evidence(args),
         Command::Compare(args) => compare(args),
+        Command::Repl { model, data } => ExitCode::from(mmi::repl::run(model, data)),
+        Command::Plot(args) => plot(args),
+    }
+}
+
+/// `mmi plot`: compiles the model, reads the draws if given, and draws the figure.
+fn plot(args: PlotArgs) -> ExitCode {
+    use mmi::plot::inputs::{render, Draws, Inputs, Kind, Output, Request};
+    let mut words = vec![args.kind.clone()];
+    words.extend(args.names.iter().cloned());
+    if let Some(s) = &args.slice {
+        words.extend(["--slice".to_string(), s.clone()]);
+    }
+    let words: Vec<&str> = words.iter().map(|w| w.as_str()).collect();
+    let mut request = match Request::parse(&words) {
+        Ok(r) if r.output.is_none() => r,
+        Ok(_) => {
+            eprintln!("error: give the image file with --output FILE");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(o) = &args.output {
+        if let Err(e) = mmi::plot::Format::of(o) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    request.output = args.output.clone();
+    let (source, checked, set) = match load(&args.model, args.data.as_deref(), None) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let name = args.model.display().to_string();
+    let compiled = match mmi::compile(&checked, &set, &mmi::passes::Settings::default()) {
+        Ok(c) => c,
+        Err(diags) => {
+            eprint!(
+                "{}",
+                mmi::diagnostic::render_all(&diags, &name, &source, use_color())
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let names = mmi::plot::inputs::output_names(&compiled);
+    let draws = match &args.draws {
+        Some(dir) => match mmi::report::csv::read_chains(dir, &names) {
+            Ok(chains) => Some(Draws { names, chains }),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mode = match (request.kind, &draws) {
+        (Kind::Field, None) => match mmi::plot::inputs::mode_values(&compiled, args.seed) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("error: no mode to map: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        _ => None,
+    };
+    let labels = mmi::plot::labels::Labels::new(&source, &checked.program);
+    let stem = args
+        .model
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("model");
+    let inputs = Inputs {
+        model: &compiled,
+        labels: &labels,
+        model_name: stem,
+        draws: draws.as_ref(),
+        mode: mode.as_deref(),
+        report: None,
+        seed: args.seed,
+    };
+    match render(&request, &inputs) {
+        Ok(Output::Written(p)) => {
+            eprintln!("wrote {}", p.display());
+            ExitCode::SUCCESS
+        }
+        Ok(Output::Text(t)) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -715,7 +851,7 @@ fn load(
 ) -> Result<(String, mmi::CheckedModel, mmi::data::DataSet), ExitCode> {
     let mut source = read_text(model_path)?;
     if let Some(rule) = combine {
-        source = override_combine(&source, rule);
+        source = mmi::syntax::edit::override_combine(&source, rule);
     }
     let name = model_path.display().to_string();
     let out = mmi::check_source(&source);
@@ -1070,24 +1206,4 @@ fn clock_seed() -> u64 {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     (t % 1_000_000_000) as u64
-}
-
-/// The model's source with its `combine` declaration replaced by `combine RULE` (blanked in place, so
-/// every other span stays where it was; the new declaration is appended, and errors in it are shown
-/// there).
-fn override_combine(source: &str, rule: &str) -> String {
-    let mut text = source.to_string();
-    if let Ok(program) = mmi::syntax::parse(source) {
-        for item in &program.items {
-            if let mmi::syntax::ast::Item::Combine(c) = item {
-                let r = c.span.range();
-                let blank: String = source[r.clone()]
-                    .chars()
-                    .map(|ch| if ch == '\n' { '\n' } else { ' ' })
-                    .collect();
-                text.replace_range(r, &blank);
-            }
-        }
-    }
-    format!("{text}\n# from the command line:\ncombine {rule}\n")
 }

@@ -126,6 +126,11 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
 /// The latent columns of every `chain_*.csv` in `dir` (as `mmi sample --output` writes them, or
 /// CmdStan's `output_*.csv`), one row per draw, in the order of `names` (element names like `T[2,3]`).
 pub fn read_draws(dir: &Path, names: &[String]) -> Result<Vec<Vec<f64>>, String> {
+    Ok(read_chains(dir, names)?.into_iter().flatten().collect())
+}
+
+/// As `read_draws`, with the draws kept per chain (one file per chain, in file-name order).
+pub fn read_chains(dir: &Path, names: &[String]) -> Result<Vec<Vec<Vec<f64>>>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut files: Vec<std::path::PathBuf> = entries
@@ -146,8 +151,9 @@ pub fn read_draws(dir: &Path, names: &[String]) -> Result<Vec<Vec<f64>>, String>
         ));
     }
     let wanted: Vec<String> = names.iter().map(|n| csv_name(n)).collect();
-    let mut rows = vec![];
+    let mut chains = vec![];
     for file in &files {
+        let mut rows = vec![];
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         let mut lines = text
@@ -189,6 +195,7 @@ pub fn read_draws(dir: &Path, names: &[String]) -> Result<Vec<Vec<f64>>, String>
                 .collect();
             rows.push(row?);
         }
+        chains.push(rows);
     }
-    Ok(rows)
+    Ok(chains)
 }
