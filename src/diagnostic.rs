@@ -159,7 +159,9 @@ pub fn did_you_mean<'a>(
             continue;
         }
         let score = strsim::jaro_winkler(name, c);
-        if best.is_none_or(|(s, _)| score > s) {
+        // Ties go to the alphabetically first name, so the suggestion does not depend on the order
+        // the candidates come in (some come from hash maps).
+        if best.is_none_or(|(s, b)| score > s || (score == s && c < b)) {
             best = Some((score, c));
         }
     }

@@ -101,6 +101,7 @@ fn session() -> Session {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/repl/two_sensors.mmi"
     )));
+    assert!(s.names().contains(&"v".to_string()), "the model loaded");
     // Keep the samples cheap.
     s.handle(":set draws 20");
     s.handle(":set warmup 20");

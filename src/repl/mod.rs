@@ -48,11 +48,18 @@ pub fn run(model: Option<PathBuf>, data: Option<PathBuf>) -> u8 {
     let mut session = Session::new(Box::new(std::io::stdout()), color);
     session.progress = terminal && std::io::stderr().is_terminal();
     let (stop, busy) = session.stop_flags();
-    // Ctrl-C while sampling stops the chains (they keep what they drew); at the prompt of an
-    // interactive session the line editor reads it as a key; otherwise it ends the session.
+    // Ctrl-C while sampling stops the chains (they keep what they drew). At the prompt of an
+    // interactive session the line editor reads it as a key; during other work (which cannot be
+    // interrupted) a second Ctrl-C ends the session, so that one stray key does not lose it. A piped
+    // session ends at once.
+    let presses = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pressed = presses.clone();
     let _ = ctrlc::set_handler(move || {
-        if busy.load(std::sync::atomic::Ordering::SeqCst) {
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        use std::sync::atomic::Ordering::SeqCst;
+        if busy.load(SeqCst) {
+            stop.store(true, SeqCst);
+        } else if terminal && pressed.fetch_add(1, SeqCst) == 0 {
+            eprintln!("(this step cannot be interrupted: Ctrl-C again ends the session)");
         } else {
             std::process::exit(130);
         }
@@ -70,7 +77,7 @@ pub fn run(model: Option<PathBuf>, data: Option<PathBuf>) -> u8 {
         session.load_data(d);
     }
     if terminal {
-        interactive(&mut session)
+        interactive(&mut session, &presses)
     } else {
         piped(&mut session, std::io::stdin().lock())
     }
@@ -115,7 +122,7 @@ pub fn piped(session: &mut Session, input: impl BufRead) -> u8 {
     0
 }
 
-fn interactive(session: &mut Session) -> u8 {
+fn interactive(session: &mut Session, presses: &std::sync::atomic::AtomicUsize) -> u8 {
     use rustyline::error::ReadlineError;
     let config = rustyline::Config::builder()
         .auto_add_history(false)
@@ -139,6 +146,7 @@ fn interactive(session: &mut Session) -> u8 {
         let _ = editor.load_history(h);
     }
     loop {
+        presses.store(0, std::sync::atomic::Ordering::SeqCst);
         match editor.readline(PROMPT) {
             Ok(input) => {
                 if !input.trim().is_empty() {
