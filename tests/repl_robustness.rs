@@ -96,6 +96,14 @@ const PIECES: &[&str] = &[
 ];
 
 fn session() -> Session {
+    // Commands glued together can name odd paths (`:save` followed by `:data` saves into `:data/`):
+    // run in a scratch directory so nothing lands in the repository.
+    static SCRATCH: std::sync::Once = std::sync::Once::new();
+    SCRATCH.call_once(|| {
+        let dir = std::env::temp_dir().join(format!("mmi-repl-robustness-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::env::set_current_dir(&dir).unwrap();
+    });
     let mut s = Session::new(Box::new(std::io::sink()), false);
     s.load_model(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
