@@ -4,35 +4,44 @@
 mod common;
 
 use common::mmi;
+use std::path::PathBuf;
 
-#[test]
-fn experts_data_come_from_its_truth_and_sampling_recovers_it() {
-    let dir = std::env::temp_dir().join(format!("mmi-shipped-{}", std::process::id()));
+/// Simulates models/NAME.mmi from models/NAME.truth.json with seed 1 (the shipped data file supplies the
+/// sizes and other given data), asserts that the result is the shipped data file byte for byte, and
+/// returns a scratch directory for the test's further runs.
+fn regenerates(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mmi-shipped-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("experts.data.json");
+    let out = dir.join(format!("{name}.data.json"));
+    let model = format!("models/{name}.mmi");
+    let data = format!("models/{name}.data.json");
+    let truth = format!("models/{name}.truth.json");
     let (code, _, stderr) = mmi(&[
         "simulate",
-        "models/experts.mmi",
+        &model,
         "--data",
-        "models/experts.data.json",
+        &data,
         "--params",
-        "models/experts.truth.json",
+        &truth,
         "--seed",
         "1",
         "--output",
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/experts.data.json"
-    ))
-    .unwrap();
+    let shipped =
+        std::fs::read_to_string(format!("{}/{data}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         shipped,
-        "regenerated data differ from the shipped file"
+        "regenerated data differ from {data}"
     );
+    dir
+}
+
+#[test]
+fn experts_data_come_from_its_truth_and_sampling_recovers_it() {
+    let dir = regenerates("experts");
 
     let run = dir.join("run");
     let (code, _, stderr) = mmi(&[
@@ -69,25 +78,13 @@ fn experts_data_come_from_its_truth_and_sampling_recovers_it() {
 /// spectrum alone is far less decisive.
 #[test]
 fn absolute_configuration_is_decided_by_both_techniques_together() {
-    let dir = std::env::temp_dir().join(format!("mmi-shipped-ac-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("ac.data.json");
-    let (code, _, stderr) = mmi(&[
-        "simulate",
-        "models/absolute_config_R.mmi",
-        "--params",
-        "models/absolute_config_R.truth.json",
-        "--seed",
-        "1",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    let dir = regenerates("absolute_config_R");
     let read =
         |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let shipped = read("models/absolute_config_R.data.json");
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), shipped);
-    assert_eq!(read("models/absolute_config_S.data.json"), shipped);
+    assert_eq!(
+        read("models/absolute_config_S.data.json"),
+        read("models/absolute_config_R.data.json")
+    );
 
     let json = dir.join("compare.json");
     let (code, stdout, stderr) = mmi(&[
@@ -125,29 +122,7 @@ fn absolute_configuration_is_decided_by_both_techniques_together() {
 
 #[test]
 fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
-    let dir = std::env::temp_dir().join(format!("mmi-denoise-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("denoise.data.json");
-    let (code, _, stderr) = mmi(&[
-        "simulate",
-        "models/denoise.mmi",
-        "--data",
-        "models/denoise.data.json",
-        "--params",
-        "models/denoise.truth.json",
-        "--seed",
-        "1",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let root = env!("CARGO_MANIFEST_DIR");
-    let shipped = std::fs::read_to_string(format!("{root}/models/denoise.data.json")).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&out).unwrap(),
-        shipped,
-        "regenerated data differ from the shipped file"
-    );
+    let dir = regenerates("denoise");
 
     let run = dir.join("run");
     let (code, _, stderr) = mmi(&[
@@ -163,7 +138,11 @@ fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     let truth: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{root}/models/denoise.truth.json")).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/models/denoise.truth.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
     )
     .unwrap();
     // The 90% intervals of the 256 pixels cover the true field at (about) their nominal rate; the
@@ -200,32 +179,7 @@ fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
 
 #[test]
 fn cure_data_come_from_its_truth_and_the_rate_constants_are_recovered() {
-    let dir = std::env::temp_dir().join(format!("mmi-shipped-cure-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("cure.data.json");
-    let (code, _, stderr) = mmi(&[
-        "simulate",
-        "models/cure.mmi",
-        "--data",
-        "models/cure.data.json",
-        "--params",
-        "models/cure.truth.json",
-        "--seed",
-        "1",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/cure.data.json"
-    ))
-    .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&out).unwrap(),
-        shipped,
-        "regenerated data differ from the shipped file"
-    );
+    let dir = regenerates("cure");
 
     let run = dir.join("run");
     let (code, _, stderr) = mmi(&[
@@ -337,23 +291,7 @@ fn each_cure_modality_alone_leaves_the_rate_constants_wider() {
 /// elements).
 #[test]
 fn gravity_ert_data_come_from_its_truth_and_sampling_recovers_it() {
-    let dir = std::env::temp_dir().join(format!("mmi-shipped-gr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("gr.data.json");
-    let (code, _, stderr) = mmi(&[
-        "simulate",
-        "models/gravity_ert.mmi",
-        "--params",
-        "models/gravity_ert.truth.json",
-        "--seed",
-        "1",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let root = env!("CARGO_MANIFEST_DIR");
-    let shipped = std::fs::read_to_string(format!("{root}/models/gravity_ert.data.json")).unwrap();
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), shipped);
+    let dir = regenerates("gravity_ert");
 
     let run = dir.join("run");
     let (code, _, stderr) = mmi(&[
@@ -369,7 +307,11 @@ fn gravity_ert_data_come_from_its_truth_and_sampling_recovers_it() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     let truth: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{root}/models/gravity_ert.truth.json")).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/models/gravity_ert.truth.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
     )
     .unwrap();
     let (mut covered, mut total) = (0, 0);

@@ -476,22 +476,7 @@ impl<'m> Lowerer<'m> {
         let spec = crate::library::distributions::lookup(&dist.name.name).expect("checked");
         let lhs_shape = self.g.node(lhs.node).shape.clone();
         // Arguments in registry order; the checker guarantees every required one is present.
-        let mut args: Vec<Option<&Expr>> = vec![None; spec.params.len()];
-        let mut next = 0;
-        for a in &dist.args {
-            let slot = match &a.name {
-                Some(n) => spec
-                    .params
-                    .iter()
-                    .position(|p| p.name == n.name)
-                    .expect("checked"),
-                None => {
-                    next += 1;
-                    next - 1
-                }
-            };
-            args[slot] = Some(&a.value);
-        }
+        let args = self.dist_args(dist);
         let family = match spec.name {
             "rw1" | "rw2" | "gmrf" | "matern" => {
                 self.field_prior(lhs.node, dist, kind)?;

@@ -20,7 +20,7 @@ pub(super) struct FieldArgs {
 }
 
 impl<'m> Lowerer<'m> {
-    /// The arguments of a field prior call in registry order (`None` for omitted optional ones).
+    /// The arguments of a distribution call in registry order (`None` for omitted optional ones).
     pub(super) fn dist_args<'d>(&self, dist: &'d DistCall) -> Vec<Option<&'d Expr>> {
         let spec = distributions::lookup(&dist.name.name).expect("checked");
         let mut args: Vec<Option<&Expr>> = vec![None; spec.params.len()];
