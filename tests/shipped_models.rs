@@ -39,6 +39,54 @@ fn regenerates(name: &str) -> PathBuf {
     dir
 }
 
+/// Samples models/NAME.mmi with seed 1 into DIR/run; returns its summary.json and the model's truth.
+fn sample_with_truth(name: &str, dir: &std::path::Path) -> (serde_json::Value, serde_json::Value) {
+    let run = dir.join("run");
+    let model = format!("models/{name}.mmi");
+    let (code, _, stderr) = mmi(&[
+        "sample",
+        &model,
+        "--seed",
+        "1",
+        "--quiet",
+        "--output",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let read = |p: std::path::PathBuf| {
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let truth = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("models/{name}.truth.json"));
+    (read(run.join("summary.json")), read(truth))
+}
+
+/// How many elements of `latent` in the truth lie inside their 90% posterior intervals, and how many
+/// elements there are (scalars, vectors and matrices; element names as in the summary).
+fn covered(summary: &serde_json::Value, truth: &serde_json::Value, latent: &str) -> (usize, usize) {
+    fn flatten(v: &serde_json::Value, name: String, out: &mut Vec<(String, f64)>) {
+        match v {
+            serde_json::Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    let sep = if name.ends_with(']') { "," } else { "[" };
+                    let base = name.trim_end_matches(']');
+                    flatten(x, format!("{base}{sep}{}]", i + 1), out);
+                }
+            }
+            x => out.push((name, x.as_f64().unwrap())),
+        }
+    }
+    let mut elements = vec![];
+    flatten(&truth[latent], latent.to_string(), &mut elements);
+    let inside = elements
+        .iter()
+        .filter(|(name, value)| {
+            let q = &summary["quantities"][name];
+            q["q5"].as_f64().unwrap() <= *value && *value <= q["q95"].as_f64().unwrap()
+        })
+        .count();
+    (inside, elements.len())
+}
+
 #[test]
 fn experts_data_come_from_its_truth_and_sampling_recovers_it() {
     let dir = regenerates("experts");
@@ -124,42 +172,10 @@ fn absolute_configuration_is_decided_by_both_techniques_together() {
 fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
     let dir = regenerates("denoise");
 
-    let run = dir.join("run");
-    let (code, _, stderr) = mmi(&[
-        "sample",
-        "models/denoise.mmi",
-        "--seed",
-        "1",
-        "--quiet",
-        "--output",
-        run.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    let truth: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/models/denoise.truth.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let (summary, truth) = sample_with_truth("denoise", &dir);
     // The 90% intervals of the 256 pixels cover the true field at (about) their nominal rate; the
     // pixels are correlated, so the rate varies between data sets: at least 85% is asked.
-    let rows = truth["f"].as_array().unwrap();
-    let (mut covered, mut cells) = (0, 0);
-    for (i, row) in rows.iter().enumerate() {
-        for (j, v) in row.as_array().unwrap().iter().enumerate() {
-            let q = &summary["quantities"][format!("f[{},{}]", i + 1, j + 1)];
-            let (lo, hi) = (q["q5"].as_f64().unwrap(), q["q95"].as_f64().unwrap());
-            let v = v.as_f64().unwrap();
-            cells += 1;
-            if lo <= v && v <= hi {
-                covered += 1;
-            }
-        }
-    }
+    let (covered, cells) = covered(&summary, &truth, "f");
     assert_eq!(cells, 256);
     assert!(
         covered as f64 >= 0.85 * cells as f64,
@@ -293,28 +309,8 @@ fn each_cure_modality_alone_leaves_the_rate_constants_wider() {
 fn gravity_ert_data_come_from_its_truth_and_sampling_recovers_it() {
     let dir = regenerates("gravity_ert");
 
-    let run = dir.join("run");
-    let (code, _, stderr) = mmi(&[
-        "sample",
-        "models/gravity_ert.mmi",
-        "--seed",
-        "1",
-        "--quiet",
-        "--output",
-        run.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    let truth: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/models/gravity_ert.truth.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let (mut covered, mut total) = (0, 0);
+    let (summary, truth) = sample_with_truth("gravity_ert", &dir);
+    let (mut inside, mut total) = (0, 0);
     for name in [
         "phi_logit",
         "w_min",
@@ -324,36 +320,14 @@ fn gravity_ert_data_come_from_its_truth_and_sampling_recovers_it() {
         "sigma_g",
         "sigma_e",
     ] {
-        let mut elements = vec![];
-        match &truth[name] {
-            serde_json::Value::Array(rows) => {
-                for (i, r) in rows.iter().enumerate() {
-                    match r {
-                        serde_json::Value::Array(cols) => {
-                            for (j, v) in cols.iter().enumerate() {
-                                elements.push((
-                                    format!("{name}[{},{}]", i + 1, j + 1),
-                                    v.as_f64().unwrap(),
-                                ));
-                            }
-                        }
-                        v => elements.push((format!("{name}[{}]", i + 1), v.as_f64().unwrap())),
-                    }
-                }
-            }
-            v => elements.push((name.to_string(), v.as_f64().unwrap())),
-        }
-        for (element, value) in elements {
-            let q = &summary["quantities"][&element];
-            let (lo, hi) = (q["q5"].as_f64().unwrap(), q["q95"].as_f64().unwrap());
-            covered += (lo <= value && value <= hi) as usize;
-            total += 1;
-        }
+        let (i, n) = covered(&summary, &truth, name);
+        inside += i;
+        total += n;
     }
     assert_eq!(total, 248);
     assert!(
-        covered as f64 >= 0.85 * total as f64,
-        "90% intervals cover {covered} of {total}"
+        inside as f64 >= 0.85 * total as f64,
+        "90% intervals cover {inside} of {total}"
     );
 }
 
