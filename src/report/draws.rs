@@ -14,7 +14,7 @@
 //!   says the modality's data are further from its forward model than its noise allows.
 
 use super::modalities::{conflict_warning, worst_conflict};
-use super::rows::{rows, Row};
+use super::rows::{label_width, rows, Row};
 use crate::eval::dists::{self, Family};
 use crate::eval::CompiledModel;
 use crate::infer::psis::psis;
@@ -339,13 +339,7 @@ fn khat_cell(r: &Reweighted) -> String {
 
 impl DrawsReport {
     pub fn table(&self) -> String {
-        let w = self
-            .rows
-            .iter()
-            .map(|r| r.label.len())
-            .max()
-            .unwrap_or(6)
-            .max(6);
+        let w = label_width(&self.rows);
         let mut out = String::new();
         let mods = &self.modalities;
         writeln!(

@@ -5,7 +5,7 @@
 //! A fit that has no maximum (an improper prior alone, or a modality that cannot identify a latent on
 //! its own) is reported as such, which is itself an answer: "gravity alone cannot determine this".
 
-use super::rows::{rows, Row};
+use super::rows::{label_width, rows, Row};
 use crate::eval::CompiledModel;
 use crate::infer::laplace::laplace;
 use crate::infer::lbfgs::{maximise, LbfgsSettings};
@@ -296,13 +296,7 @@ impl ModalityReport {
     /// The table: posterior sds (prior, each modality alone, joint), variance reduction each modality
     /// brings alone and on top of the others, and the mean shift when it is left out.
     pub fn table(&self) -> String {
-        let w = self
-            .rows
-            .iter()
-            .map(|r| r.label.len())
-            .max()
-            .unwrap_or(6)
-            .max(6);
+        let w = label_width(&self.rows);
         let mut out = String::new();
         let mods = &self.modalities;
         writeln!(

@@ -38,6 +38,11 @@ pub fn rows(model: &CompiledModel) -> Vec<Row> {
     out
 }
 
+/// The width of the tables' first column: the longest row label, at least 6.
+pub fn label_width(rows: &[Row]) -> usize {
+    rows.iter().map(|r| r.label.len()).max().unwrap_or(6).max(6)
+}
+
 impl Row {
     /// The root-mean-square sd over the row's cells.
     pub fn sd(&self, sd: &[f64]) -> f64 {
