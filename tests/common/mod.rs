@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+pub mod shipped;
+
 /// The path relative to the repository root, with forward slashes, for stable snapshot text.
 #[allow(dead_code)]
 pub fn rel(path: &Path) -> String {
