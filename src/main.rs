@@ -1040,50 +1040,30 @@ fn load_normalised(
     model: &Path,
     data: Option<&Path>,
 ) -> Result<(String, mmi::eval::CompiledModel), ExitCode> {
+    use mmi::infer::evidence::{compile_normalised, NotNormalised};
     let (source, checked, set) = load(model, data, None)?;
     let name = model.display().to_string();
-    let improper = mmi::infer::evidence::improper_latents(&checked);
-    if !improper.is_empty() {
-        eprintln!(
-            "error: {name} has no marginal likelihood: the prior of {} is improper (flat or an \
-             intrinsic random walk); give every latent a proper prior",
-            improper
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return Err(ExitCode::from(1));
+    match compile_normalised(&checked, &set) {
+        Ok(compiled) => Ok((name, compiled)),
+        Err(NotNormalised::Compile(diags)) => {
+            eprint!(
+                "{}",
+                mmi::diagnostic::render_all(&diags, &name, &source, use_color())
+            );
+            Err(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.message(&name));
+            Err(ExitCode::from(1))
+        }
     }
-    let settings = mmi::passes::Settings {
-        keep_constants: true,
-        ..Default::default()
-    };
-    let compiled = mmi::compile(&checked, &set, &settings).map_err(|diags| {
-        eprint!(
-            "{}",
-            mmi::diagnostic::render_all(&diags, &name, &source, use_color())
-        );
-        ExitCode::from(1)
-    })?;
-    Ok((name, compiled))
 }
 
-fn estimate_evidence(
-    model: &mmi::eval::CompiledModel,
-    weights: &[f64],
-    method: EvidenceMethod,
-    seed: u64,
-) -> Result<mmi::infer::evidence::Evidence, String> {
-    use mmi::infer::evidence::{bridge_evidence, laplace_evidence};
-    match method {
-        EvidenceMethod::Laplace => laplace_evidence(model, weights, seed),
-        EvidenceMethod::Bridge => {
-            let settings = mmi::infer::sample::SampleSettings {
-                seed,
-                ..Default::default()
-            };
-            bridge_evidence(model, weights, &settings)
+impl From<EvidenceMethod> for mmi::infer::evidence::Method {
+    fn from(m: EvidenceMethod) -> Self {
+        match m {
+            EvidenceMethod::Laplace => Self::Laplace,
+            EvidenceMethod::Bridge => Self::Bridge,
         }
     }
 }
@@ -1094,7 +1074,7 @@ fn evidence(args: EvidenceArgs) -> ExitCode {
         Err(code) => return code,
     };
     let weights: Vec<f64> = compiled.graph.modalities.iter().map(|m| m.weight).collect();
-    match estimate_evidence(&compiled, &weights, args.method, args.seed) {
+    match mmi::infer::evidence::estimate(&compiled, &weights, args.method.into(), args.seed) {
         Ok(e) if e.error.is_finite() => {
             println!(
                 "log evidence of {name}: {:.4} ± {:.4} ({})",
@@ -1160,32 +1140,20 @@ fn compare(args: CompareArgs) -> ExitCode {
             Ok(x) => x,
             Err(code) => return code,
         };
-        let base: Vec<f64> = compiled.graph.modalities.iter().map(|m| m.weight).collect();
-        let run = |w: &[f64]| estimate_evidence(&compiled, w, args.method, args.seed);
-        let joint = match run(&base) {
-            Ok(e) => e,
+        let estimated = mmi::report::compare::ModelEvidence::estimate(
+            &name,
+            &compiled,
+            args.method.into(),
+            args.seed,
+            |note| eprintln!("note: {note}"),
+        );
+        match estimated {
+            Ok(e) => results.push(e),
             Err(e) => {
                 eprintln!("error: no evidence for {name}: {e}");
                 return ExitCode::from(1);
             }
-        };
-        let mut per_modality = vec![];
-        if base.len() > 1 {
-            for (k, m) in compiled.graph.modalities.iter().enumerate() {
-                let w: Vec<f64> = (0..base.len())
-                    .map(|j| if j == k { base[j] } else { 0.0 })
-                    .collect();
-                match run(&w) {
-                    Ok(e) => per_modality.push((m.name.clone(), e)),
-                    Err(e) => eprintln!("note: no evidence for {name} with {} alone: {e}", m.name),
-                }
-            }
         }
-        results.push(mmi::report::compare::ModelEvidence {
-            name,
-            joint,
-            per_modality,
-        });
     }
     print!("{}", mmi::report::compare::table(&results, &prior));
     if let Some(path) = &args.json {

@@ -119,3 +119,64 @@ fn end_of_input_ends_the_session_and_unfinished_input_is_reported() {
         "{transcript}"
     );
 }
+
+/// `:evidence` and `:compare` print what `mmi evidence` and `mmi compare` print for the same models
+/// and data, and respect the session's `:modality` switches.
+#[test]
+fn evidence_and_comparison_match_the_command_line() {
+    let (transcript, code) = session(&script("compare.txt"));
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("compare", transcript);
+    let (cli_code, cli, stderr) = run_mmi(&[
+        "compare",
+        "models/absolute_config_R.mmi",
+        "models/absolute_config_S.mmi",
+        "--method",
+        "laplace",
+    ]);
+    assert_eq!(cli_code, 0, "{stderr}");
+    assert!(
+        transcript.contains(&cli),
+        "the REPL's first comparison differs from `mmi compare`:\n{cli}\n---\n{transcript}"
+    );
+    let (_, cli_evidence, _) = run_mmi(&[
+        "evidence",
+        "models/absolute_config_R.mmi",
+        "--method",
+        "laplace",
+    ]);
+    let value = cli_evidence.split(": ").nth(1).expect("a value").trim();
+    assert!(
+        transcript.contains(&format!("log evidence of absolute_config_R: {value}")),
+        "{cli_evidence} vs\n{transcript}"
+    );
+    // With ROA off, the weak VCD spectrum alone leans to S (as `mmi compare` per modality shows).
+    let off = transcript
+        .split(":modality roa_spectrum off")
+        .nth(1)
+        .expect("the second half");
+    let vcd_alone = cli
+        .split("vcd_spectrum alone\n")
+        .nth(1)
+        .expect("a VCD-alone table")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    assert!(off.contains(vcd_alone), "{vcd_alone}\n---\n{off}");
+    assert!(!transcript.contains("panicked"), "{transcript}");
+}
+
+/// Runs the mmi binary from the repository root; returns its exit code, standard output and error.
+fn run_mmi(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mmi"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the mmi binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

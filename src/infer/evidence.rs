@@ -85,6 +85,69 @@ pub fn improper_latents(model: &CheckedModel) -> Vec<String> {
     out
 }
 
+/// Why a model has no evidence to estimate.
+#[derive(Debug)]
+pub enum NotNormalised {
+    /// These latents have improper priors.
+    Improper(Vec<String>),
+    /// Compiling with every constant kept failed.
+    Compile(Vec<crate::Diagnostic>),
+}
+
+impl NotNormalised {
+    /// The message for a model named `name` (compile errors are rendered by the caller).
+    pub fn message(&self, name: &str) -> String {
+        match self {
+            NotNormalised::Improper(names) => format!(
+                "{name} has no marginal likelihood: the prior of {} is improper (flat or an \
+                 intrinsic random walk); give every latent a proper prior",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            NotNormalised::Compile(_) => format!("{name} does not compile"),
+        }
+    }
+}
+
+/// Compiles a model for its evidence: every constant of every density kept, proper priors required.
+pub fn compile_normalised(
+    model: &CheckedModel,
+    data: &crate::data::DataSet,
+) -> Result<CompiledModel, NotNormalised> {
+    let improper = improper_latents(model);
+    if !improper.is_empty() {
+        return Err(NotNormalised::Improper(improper));
+    }
+    let settings = crate::passes::Settings {
+        keep_constants: true,
+        ..Default::default()
+    };
+    crate::compile(model, data, &settings).map_err(NotNormalised::Compile)
+}
+
+/// The evidence with these modality weights by `method`; `seed` seeds the sampler (bridge) or the
+/// optimiser's start (Laplace).
+pub fn estimate(
+    model: &CompiledModel,
+    weights: &[f64],
+    method: Method,
+    seed: u64,
+) -> Result<Evidence, String> {
+    match method {
+        Method::Laplace => laplace_evidence(model, weights, seed),
+        Method::Bridge => {
+            let settings = SampleSettings {
+                seed,
+                ..Default::default()
+            };
+            bridge_evidence(model, weights, &settings)
+        }
+    }
+}
+
 fn evaluator<'m>(model: &'m CompiledModel, weights: &[f64]) -> Evaluator<'m> {
     let mut ev = model.evaluator();
     ev.set_jacobian(true);

@@ -53,6 +53,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "what each modality contributes (from the draws if any, else Laplace fits)",
     ),
     (
+        ":evidence",
+        "[laplace|bridge]",
+        "the model's log marginal likelihood on the session's data (bridge sampling by default)",
+    ),
+    (
+        ":compare",
+        "FILE... [laplace|bridge]",
+        "compare the model with model files on the session's data: evidences, Bayes factors, per modality",
+    ),
+    (
         ":simulate",
         "[--params TRUTH.json] [--output FILE] [--use]",
         "simulate data from the model; --use makes them the session's data",
@@ -147,6 +157,8 @@ impl Session {
             ":summary" => self.summary(&words),
             ":report" => self.report(),
             ":simulate" => self.simulate(&words),
+            ":evidence" => self.evidence(&words),
+            ":compare" => self.compare(&words),
             ":modality" => self.modality(&words),
             ":combine" => self.combine(rest),
             ":set" => self.set(&words),
@@ -185,7 +197,7 @@ impl Session {
         }
     }
 
-    fn usage(&mut self, name: &str) {
+    pub(crate) fn usage(&mut self, name: &str) {
         if let Some((n, args, help)) = COMMANDS.iter().find(|(n, _, _)| *n == name) {
             say!(self.out, "usage: {n} {args}\n  {help}");
         }
@@ -313,7 +325,7 @@ impl Session {
     }
 
     /// Whether there is a compiled model with something to estimate (else says why not).
-    fn need_latents(&mut self) -> bool {
+    pub(crate) fn need_latents(&mut self) -> bool {
         if !self.need_compiled() {
             return false;
         }
@@ -513,7 +525,7 @@ impl Session {
         }
     }
 
-    fn model_name(&self) -> String {
+    pub(crate) fn model_name(&self) -> String {
         self.model_path
             .as_ref()
             .and_then(|p| p.file_stem())

@@ -6,6 +6,7 @@
 //! - `commands.rs`: the `:` commands and their help;
 //! - `edit.rs`: model text typed at the prompt, spliced into the model's source;
 //! - `eval_expr.rs`: expressions evaluated at the mode and over the draws;
+//! - `evidence.rs`: `:evidence` and `:compare`, the marginal likelihood and model comparison;
 //! - `complete.rs`: the line editor's completion and multi-line input.
 //!
 //! With a terminal, input comes through rustyline (history kept across sessions); piped input is read
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod complete;
 pub mod edit;
 pub mod eval_expr;
+pub mod evidence;
 pub mod session;
 
 pub use session::Session;

@@ -340,16 +340,21 @@ impl Session {
         let model = self.checked.as_ref().expect("checked above");
         match crate::compile(model, &set, &crate::passes::Settings::default()) {
             Ok(mut compiled) => {
-                for m in compiled.graph.modalities.iter_mut() {
-                    if let Some((_, w)) = self.weights.iter().find(|(n, _)| *n == m.name) {
-                        m.weight = *w;
-                    }
-                }
+                self.apply_weights(&mut compiled);
                 self.compiled = Some(compiled);
             }
             Err(diags) => {
                 self.render(&diags, &source);
                 self.not_compiled = Some("the model does not compile with these data".into());
+            }
+        }
+    }
+
+    /// Gives the model's modalities the weights set with `:modality`, by name.
+    pub(crate) fn apply_weights(&self, compiled: &mut CompiledModel) {
+        for m in compiled.graph.modalities.iter_mut() {
+            if let Some((_, w)) = self.weights.iter().find(|(n, _)| *n == m.name) {
+                m.weight = *w;
             }
         }
     }

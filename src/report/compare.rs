@@ -3,7 +3,8 @@
 //! model probabilities; and the same per modality (each modality alone with its model's prior), so a
 //! user sees which data source decides the comparison.
 
-use crate::infer::evidence::Evidence;
+use crate::eval::CompiledModel;
+use crate::infer::evidence::{estimate, Evidence, Method};
 use serde_json::json;
 use std::fmt::Write;
 
@@ -14,6 +15,43 @@ pub struct ModelEvidence {
     pub joint: Evidence,
     /// (modality, evidence with only that modality switched on).
     pub per_modality: Vec<(String, Evidence)>,
+}
+
+impl ModelEvidence {
+    /// The evidence of a model compiled with normalised densities, with its modalities' own weights,
+    /// and with each switched-on modality alone (when there are several). A modality whose evidence fails alone
+    /// is left out, with the reason passed to `note`; a failure of the joint evidence is the error.
+    pub fn estimate(
+        name: &str,
+        model: &CompiledModel,
+        method: Method,
+        seed: u64,
+        mut note: impl FnMut(String),
+    ) -> Result<ModelEvidence, String> {
+        let base: Vec<f64> = model.graph.modalities.iter().map(|m| m.weight).collect();
+        let joint = estimate(model, &base, method, seed)?;
+        let mut per_modality = vec![];
+        // Each switched-on modality alone (a modality switched off has nothing to say alone).
+        if base.iter().filter(|w| **w > 0.0).count() > 1 {
+            for (k, m) in model.graph.modalities.iter().enumerate() {
+                if base[k] == 0.0 {
+                    continue;
+                }
+                let alone: Vec<f64> = (0..base.len())
+                    .map(|j| if j == k { base[j] } else { 0.0 })
+                    .collect();
+                match estimate(model, &alone, method, seed) {
+                    Ok(e) => per_modality.push((m.name.clone(), e)),
+                    Err(e) => note(format!("no evidence for {name} with {} alone: {e}", m.name)),
+                }
+            }
+        }
+        Ok(ModelEvidence {
+            name: name.to_string(),
+            joint,
+            per_modality,
+        })
+    }
 }
 
 /// Posterior model probabilities from log evidences and prior probabilities.
