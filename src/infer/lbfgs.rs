@@ -125,12 +125,53 @@ impl fmt::Display for MapError {
 
 impl std::error::Error for MapError {}
 
+/// The dot product with eight independent partial sums, so that the compiler can vectorise it (a
+/// single running sum is one long dependency chain). With a million coordinates the optimiser's own
+/// vector work is as costly as a gradient; hence also the fused passes of `direction`.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut acc = [0.0; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
+}
+
+/// In one pass over the vectors: q <- scale * (q + c x), and returns w . q (the new q). The two-loop
+/// recursion is a chain of such updates, each followed by a dot product with the next pair's vector,
+/// so fusing them halves its passes over memory.
+fn update_dot(q: &mut [f64], scale: f64, c: f64, x: &[f64], w: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let n = q.len() / 8 * 8;
+    let (qh, qt) = q.split_at_mut(n);
+    for ((q, x), w) in qh
+        .chunks_exact_mut(8)
+        .zip(x.chunks_exact(8))
+        .zip(w.chunks_exact(8))
+    {
+        for k in 0..8 {
+            q[k] = scale * (q[k] + c * x[k]);
+            acc[k] += w[k] * q[k];
+        }
+    }
+    let mut tail = 0.0;
+    for ((q, x), w) in qt.iter_mut().zip(&x[n..]).zip(&w[n..]) {
+        *q = scale * (*q + c * x);
+        tail += w * *q;
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 /// The objective the optimiser minimises, -log p, with its gradient; counts evaluations. `None` when
@@ -138,21 +179,20 @@ fn norm(a: &[f64]) -> f64 {
 /// out before the first evaluation, so every error means "not finite here".
 struct Objective<'a> {
     model: &'a mut dyn LogDensity,
-    grad: Vec<f64>,
     evaluations: usize,
 }
 
 impl Objective<'_> {
-    fn eval(&mut self, x: &[f64], g_out: &mut [f64]) -> Option<f64> {
+    /// -log p at `x`, with its gradient written into `g`.
+    fn eval(&mut self, x: &[f64], g: &mut [f64]) -> Option<f64> {
         self.evaluations += 1;
-        let lp = self.model.log_density_gradient(x, &mut self.grad).ok()?;
-        if !lp.is_finite() || !self.grad.iter().all(|g| g.is_finite()) {
-            return None;
+        let lp = self.model.log_density_gradient(x, g).ok()?;
+        let mut finite = lp.is_finite();
+        for g in g.iter_mut() {
+            *g = -*g;
+            finite &= g.is_finite();
         }
-        for (o, g) in g_out.iter_mut().zip(&self.grad) {
-            *o = -g;
-        }
-        Some(-lp)
+        finite.then_some(-lp)
     }
 }
 
@@ -180,18 +220,19 @@ const C1: f64 = 1e-4;
 const C2: f64 = 0.9;
 const MAX_SEARCH_EVALS: usize = 60;
 
-/// Finds a step along `p` from `start` that satisfies the strong Wolfe conditions.
+/// Finds a step along `p` from `x0` (objective `f0`, slope `df0` along `p`) that satisfies the strong
+/// Wolfe conditions.
 fn line_search(
     obj: &mut Objective,
-    start: &Trial,
+    x0: &[f64],
+    (f0, df0): (f64, f64),
     p: &[f64],
     alpha0: f64,
 ) -> Result<Trial, SearchFailure> {
-    let (f0, df0) = (start.f, start.df);
     let first_eval = obj.evaluations;
     let evals = |obj: &Objective| obj.evaluations - first_eval;
     let probe = |obj: &mut Objective, alpha: f64| -> Option<Trial> {
-        let x: Vec<f64> = start.x.iter().zip(p).map(|(x, p)| x + alpha * p).collect();
+        let x: Vec<f64> = x0.iter().zip(p).map(|(x, p)| x + alpha * p).collect();
         let mut g = vec![0.0; x.len()];
         let f = obj.eval(&x, &mut g)?;
         let df = dot(&g, p);
@@ -205,7 +246,15 @@ fn line_search(
     // Bracketing: grow the step until it overshoots (no sufficient decrease, or the slope turns).
     // `lo` always satisfies sufficient decrease and is the lowest point seen; `hi` is the other end
     // of the bracket, `None` where the density is not finite.
-    let mut prev = start.clone();
+    // The start as a bracket end: only its step, value and slope are ever read (a trial with step 0
+    // is never returned), so it carries no vectors.
+    let mut prev = Trial {
+        alpha: 0.0,
+        f: f0,
+        df: df0,
+        x: vec![],
+        g: vec![],
+    };
     let mut alpha = alpha0;
     let (mut lo, mut hi_alpha, mut hi): (Trial, f64, Option<Trial>);
     loop {
@@ -283,23 +332,47 @@ fn cubic_minimiser(p: &Trial, q: &Trial) -> f64 {
     q.alpha - (q.alpha - p.alpha) * (q.df + d2 - d1) / (q.df - p.df + 2.0 * d2)
 }
 
-/// The L-BFGS direction -H g by the two-loop recursion over the remembered pairs (s, y, 1 / y's).
-fn direction(g: &[f64], memory: &VecDeque<(Vec<f64>, Vec<f64>, f64)>) -> Vec<f64> {
-    let mut q: Vec<f64> = g.iter().map(|g| -g).collect();
-    let mut a = vec![0.0; memory.len()];
-    for (k, (s, y, rho)) in memory.iter().enumerate().rev() {
-        a[k] = rho * dot(s, &q);
-        q.iter_mut().zip(y).for_each(|(q, y)| *q -= a[k] * y);
+/// One remembered step: s = x_{k+1} - x_k, y = g_{k+1} - g_k, rho = 1 / y's.
+struct Pair {
+    s: Vec<f64>,
+    y: Vec<f64>,
+    rho: f64,
+}
+
+/// The L-BFGS direction -H g into `q` by the two-loop recursion over the remembered pairs (oldest
+/// first); `a` is scratch. Each pass over memory applies one update and takes the next dot product.
+fn direction(g: &[f64], memory: &VecDeque<Pair>, q: &mut Vec<f64>, a: &mut Vec<f64>) {
+    q.clear();
+    q.extend(g.iter().map(|g| -g));
+    let m = memory.len();
+    let Some(newest) = memory.back() else {
+        return;
+    };
+    a.clear();
+    a.resize(m, 0.0);
+    // First loop, newest to oldest: a_k = rho_k s_k . q, then q -= a_k y_k.
+    let mut sq = dot(&newest.s, q);
+    for k in (0..m).rev() {
+        a[k] = memory[k].rho * sq;
+        let y = &memory[k].y;
+        if k > 0 {
+            sq = update_dot(q, 1.0, -a[k], y, &memory[k - 1].s);
+        }
     }
-    if let Some((s, y, _)) = memory.back() {
-        let gamma = dot(s, y) / dot(y, y);
-        q.iter_mut().for_each(|q| *q *= gamma);
+    // The initial inverse Hessian gamma I, gamma = s'y / y'y of the newest pair, applied with the
+    // oldest pair's last update; then the second loop, oldest to newest: b = rho_k y_k . q,
+    // q += (a_k - b) s_k.
+    let gamma = 1.0 / (newest.rho * dot(&newest.y, &newest.y));
+    let mut yq = update_dot(q, gamma, -a[0], &memory[0].y, &memory[0].y);
+    for k in 0..m {
+        let b = memory[k].rho * yq;
+        let next = if k + 1 < m {
+            &memory[k + 1].y
+        } else {
+            &memory[k].y
+        };
+        yq = update_dot(q, 1.0, a[k] - b, &memory[k].s, next);
     }
-    for (k, (s, y, rho)) in memory.iter().enumerate() {
-        let b = rho * dot(y, &q);
-        q.iter_mut().zip(s).for_each(|(q, s)| *q += (a[k] - b) * s);
-    }
-    q
 }
 
 /// Maximises the log density from `x0` (unconstrained coordinates).
@@ -317,7 +390,6 @@ pub fn maximise(
     }
     let mut obj = Objective {
         model,
-        grad: vec![0.0; d],
         evaluations: 0,
     };
     let mut g = vec![0.0; d];
@@ -343,14 +415,19 @@ pub fn maximise(
     if norm(&cur.g) < settings.tol_grad {
         return Ok(result(&cur, 0, obj.evaluations, Convergence::Gradient));
     }
-    let mut memory: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::new();
+    let mut memory: VecDeque<Pair> = VecDeque::new();
+    // Buffers reused across iterations: the direction, the two-loop's scratch, and a spare pair.
+    let (mut p, mut a) = (Vec::with_capacity(d), vec![]);
+    let mut spare: Option<Pair> = None;
     while iterations < settings.max_iters {
-        let mut p = direction(&cur.g, &memory);
+        direction(&cur.g, &memory, &mut p, &mut a);
         let mut df = dot(&cur.g, &p);
         if df.is_nan() || df >= 0.0 {
             // Not a descent direction (the curvature pairs went stale): restart from steepest descent.
+            spare = memory.pop_back().or(spare);
             memory.clear();
-            p = cur.g.iter().map(|g| -g).collect();
+            p.clear();
+            p.extend(cur.g.iter().map(|g| -g));
             df = -dot(&cur.g, &cur.g);
         }
         // Without curvature information the gradient's length says nothing about a good step, so
@@ -360,12 +437,7 @@ pub fn maximise(
         } else {
             1.0
         };
-        let start = Trial {
-            alpha: 0.0,
-            df,
-            ..cur.clone()
-        };
-        let next = match line_search(&mut obj, &start, &p, alpha0) {
+        let next = match line_search(&mut obj, &cur.x, (cur.f, df), &p, alpha0) {
             Ok(t) => t,
             // No strong Wolfe point, but a lower one where the objective was levelling off: take it.
             Err(SearchFailure {
@@ -374,6 +446,7 @@ pub fn maximise(
             }) => t,
             Err(_) if !memory.is_empty() => {
                 // Retry from steepest descent with no memory before giving up.
+                spare = memory.pop_back().or(spare);
                 memory.clear();
                 continue;
             }
@@ -396,19 +469,35 @@ pub fn maximise(
             }
         };
         iterations += 1;
-        let s: Vec<f64> = next.x.iter().zip(&cur.x).map(|(a, b)| a - b).collect();
-        let y: Vec<f64> = next.g.iter().zip(&cur.g).map(|(a, b)| a - b).collect();
-        let sy = dot(&s, &y);
+        // The new pair, in the buffers of a pair forgotten earlier when there is one (so only the
+        // first `history + 1` pairs allocate).
+        let mut pair = spare.take().unwrap_or_else(|| Pair {
+            s: Vec::with_capacity(d),
+            y: Vec::with_capacity(d),
+            rho: 0.0,
+        });
+        pair.s.clear();
+        pair.s.extend(next.x.iter().zip(&cur.x).map(|(a, b)| a - b));
+        pair.y.clear();
+        pair.y.extend(next.g.iter().zip(&cur.g).map(|(a, b)| a - b));
+        let (sy, yy, ss) = (
+            dot(&pair.s, &pair.y),
+            dot(&pair.y, &pair.y),
+            dot(&pair.s, &pair.s),
+        );
         // Remember only pairs with positive curvature, which keeps the inverse Hessian approximation
         // positive definite (a history of 0 gives steepest descent).
-        if settings.history > 0 && sy > 0.0 && sy > f64::EPSILON * dot(&y, &y) {
+        if settings.history > 0 && sy > 0.0 && sy > f64::EPSILON * yy {
             if memory.len() >= settings.history {
-                memory.pop_front();
+                spare = memory.pop_front();
             }
-            memory.push_back((s.clone(), y, 1.0 / sy));
+            pair.rho = 1.0 / sy;
+            memory.push_back(pair);
+        } else {
+            spare = Some(pair);
         }
         let rel_obj = (next.f - cur.f).abs() / next.f.abs().max(cur.f.abs()).max(1.0);
-        let rel_param = norm(&s) / norm(&next.x).max(1.0);
+        let rel_param = ss.sqrt() / norm(&next.x).max(1.0);
         cur = next;
         let converged = if norm(&cur.g) < settings.tol_grad {
             Some(Convergence::Gradient)
@@ -425,4 +514,96 @@ pub fn maximise(
     }
     let r = result(&cur, iterations, obj.evaluations, Convergence::Gradient);
     Err(MapError::MaxIterations(Box::new(r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// -H g with H built densely by the BFGS inverse update from gamma I (Nocedal and Wright, eq. 7.19
+    /// and 6.17): the matrix the two-loop recursion applies without forming it.
+    fn dense_direction(g: &[f64], pairs: &[(Vec<f64>, Vec<f64>)]) -> Vec<f64> {
+        let d = g.len();
+        let (s, y) = pairs.last().unwrap();
+        let gamma = dot(s, y) / dot(y, y);
+        let mut h: Vec<f64> = (0..d * d)
+            .map(|k| if k % (d + 1) == 0 { gamma } else { 0.0 })
+            .collect();
+        for (s, y) in pairs {
+            let rho = 1.0 / dot(s, y);
+            // V = I - rho y s'; H <- V' H V + rho s s'.
+            let v = |i: usize, j: usize| f64::from(u8::from(i == j)) - rho * y[i] * s[j];
+            let mut hv = vec![0.0; d * d];
+            for i in 0..d {
+                for j in 0..d {
+                    hv[i * d + j] = (0..d).map(|k| h[i * d + k] * v(k, j)).sum();
+                }
+            }
+            for i in 0..d {
+                for j in 0..d {
+                    h[i * d + j] =
+                        (0..d).map(|k| v(k, i) * hv[k * d + j]).sum::<f64>() + rho * s[i] * s[j];
+                }
+            }
+        }
+        (0..d)
+            .map(|i| -(0..d).map(|j| h[i * d + j] * g[j]).sum::<f64>())
+            .collect()
+    }
+
+    #[test]
+    fn the_fused_two_loop_recursion_applies_the_bfgs_inverse_hessian() {
+        let mut state = 7u64;
+        let mut uniform = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        // Lengths that exercise the eight-wide chunks and their remainders.
+        for d in [3, 8, 19] {
+            for m in 1..=5 {
+                let g: Vec<f64> = (0..d).map(|_| uniform()).collect();
+                let mut pairs = vec![];
+                while pairs.len() < m {
+                    let s: Vec<f64> = (0..d).map(|_| uniform()).collect();
+                    // y = A s with A positive definite (diagonal plus a small perturbation), so s'y > 0.
+                    let y: Vec<f64> = (0..d)
+                        .map(|i| (1.0 + i as f64) * s[i] + 0.1 * uniform())
+                        .collect();
+                    if dot(&s, &y) > 0.0 {
+                        pairs.push((s, y));
+                    }
+                }
+                let memory: VecDeque<Pair> = pairs
+                    .iter()
+                    .map(|(s, y)| Pair {
+                        s: s.clone(),
+                        y: y.clone(),
+                        rho: 1.0 / dot(s, y),
+                    })
+                    .collect();
+                let (mut q, mut a) = (vec![], vec![]);
+                direction(&g, &memory, &mut q, &mut a);
+                let want = dense_direction(&g, &pairs);
+                let scale = want.iter().map(|x| x.abs()).fold(0.0, f64::max);
+                for (got, want) in q.iter().zip(&want) {
+                    assert!(
+                        (got - want).abs() <= 1e-10 * scale,
+                        "d = {d}, m = {m}: {q:?} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dot_products_of_every_length_agree_with_the_plain_sum() {
+        for n in 0..40 {
+            let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos()).collect();
+            let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - plain).abs() < 1e-12, "n = {n}");
+        }
+    }
 }
