@@ -194,6 +194,7 @@ pub fn dump(m: &CheckedModel) -> String {
         CombineRule::Product => "product",
         CombineRule::Tempered => "tempered",
         CombineRule::Minmax => "minmax",
+        CombineRule::Tolerant => "tolerant",
     };
     let exprs: Vec<String> = m
         .program

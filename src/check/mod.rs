@@ -56,6 +56,8 @@ pub enum CombineRule {
     Product,
     Tempered,
     Minmax,
+    /// Forgives each named modality residuals up to a budget: the best case over the ball.
+    Tolerant,
 }
 
 /// The checked combine declaration (product when none is written).

@@ -7,7 +7,7 @@ use super::{Checker, CombineInfo, CombineRule, Dep, Global};
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::syntax::ast::*;
 
-const RULES: &[&str] = &["product", "tempered", "minmax"];
+const RULES: &[&str] = &["product", "tempered", "minmax", "tolerant"];
 
 impl<'p> Checker<'p> {
     pub(super) fn check_priors(&mut self) {
@@ -140,10 +140,11 @@ impl<'p> Checker<'p> {
             "product" => CombineRule::Product,
             "tempered" => CombineRule::Tempered,
             "minmax" => CombineRule::Minmax,
+            "tolerant" => CombineRule::Tolerant,
             other => {
                 let mut d = Diagnostic::error(c.rule.span, format!("unknown combine rule `{other}`"))
                     .with_label("not a combine rule")
-                    .with_note("the rules are `product`, `tempered { m: weight, ... }` and `minmax { m: budget, ... }`");
+                    .with_note("the rules are `product`, `tempered { m: weight, ... }`, `minmax { m: budget, ... }` and `tolerant { m: budget, ... }`");
                 if let Some(h) = did_you_mean(other, RULES.iter().copied()) {
                     d = d.with_help(h);
                 }
@@ -233,10 +234,10 @@ impl<'p> Checker<'p> {
                     continue;
                 }
             }
-            let what = if rule == CombineRule::Tempered {
-                "a tempering weight"
-            } else {
-                "a min-max budget"
+            let what = match rule {
+                CombineRule::Tempered => "a tempering weight",
+                CombineRule::Tolerant => "a tolerance budget",
+                _ => "a min-max budget",
             };
             if self.check_weight(&entry.value, what) {
                 out.push((name.name.clone(), entry.value.id));

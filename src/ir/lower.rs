@@ -322,13 +322,14 @@ impl<'m> Lowerer<'m> {
                 weight = self.scalar_data(w)?;
             }
             let mut budget = 0.0;
+            let tolerant = combine.rule == CombineRule::Tolerant;
             if let Some((_, id)) = combine.entries.iter().find(|(n, _)| *n == m.name.name) {
                 let e = self
                     .model
                     .find_expr(*id)
                     .expect("combine values are in the program");
                 match combine.rule {
-                    CombineRule::Minmax => budget = self.scalar_data(e)?,
+                    CombineRule::Minmax | CombineRule::Tolerant => budget = self.scalar_data(e)?,
                     _ => weight = self.scalar_data(e)?,
                 }
             }
@@ -351,6 +352,14 @@ impl<'m> Lowerer<'m> {
                     ModalityStmt::Tilde(t) => {
                         let lhs = self.expr(&t.lhs)?;
                         let (family, args) = self.tilde(lhs, &t.dist, TermKind::Likelihood(k))?;
+                        if budget > 0.0 && tolerant && family != Family::Normal {
+                            return Err(Diagnostic::error(t.dist.name.span, format!(
+                                "`combine tolerant` needs normal likelihoods; this is `{}`",
+                                family.name()
+                            ))
+                            .with_label("the forgiven residual norm is measured in the noise units of a normal likelihood")
+                            .with_help("use `combine minmax` or `combine tempered` for this modality, or a normal likelihood"));
+                        }
                         if budget > 0.0 {
                             if crate::eval::worst_case::noise_scale_arg(family).is_none() {
                                 return Err(Diagnostic::error(t.dist.name.span, format!(
@@ -372,7 +381,7 @@ impl<'m> Lowerer<'m> {
                         .iter()
                         .map(|(_, args, span)| self.squared_residuals(args, *span))
                         .collect();
-                    self.worst_case_term(squares, budget, k, m.name.span);
+                    self.worst_case_term(squares, budget, tolerant, k, m.name.span);
                 } else {
                     self.numerical_worst_case(statements, budget, k, m.name.span)?;
                 }
@@ -409,14 +418,31 @@ impl<'m> Lowerer<'m> {
     /// The min-max correction of a Gaussian modality: the worst perturbation of its data inside an L2
     /// ball of radius `eps` (in noise units) lowers its log likelihood from -||z||^2/2 to
     /// -(||z|| + eps)^2/2, i.e. by eps ||z|| + eps^2/2, where z are all its standardised residuals.
-    fn worst_case_term(&mut self, squares: Vec<NodeId>, eps: f64, k: usize, span: Span) {
+    /// With `tolerant` the best perturbation instead: -max(||z|| - eps, 0)^2/2, which forgives the
+    /// modality any misfit the budget could explain.
+    fn worst_case_term(
+        &mut self,
+        squares: Vec<NodeId>,
+        eps: f64,
+        tolerant: bool,
+        k: usize,
+        span: Span,
+    ) {
         use crate::eval::ops::{Binary, Unary};
         let total = self.g.push(Op::AddScalars(squares), vec![], span);
         let norm = self.g.push(Op::Unary(Unary::Sqrt, total), vec![], span);
-        let shifted = self.g.add_const(vec![eps], vec![], span);
-        let shifted = self
+        let shift = self
             .g
-            .push(Op::Binary(Binary::Add, norm, shifted), vec![], span);
+            .add_const(vec![if tolerant { -eps } else { eps }], vec![], span);
+        let mut shifted = self
+            .g
+            .push(Op::Binary(Binary::Add, norm, shift), vec![], span);
+        if tolerant {
+            let zero = self.g.add_const(vec![0.0], vec![], span);
+            shifted = self
+                .g
+                .push(Op::Binary(Binary::Fmax, shifted, zero), vec![], span);
+        }
         let sq = self
             .g
             .push(Op::Binary(Binary::Mul, shifted, shifted), vec![], span);

@@ -75,7 +75,7 @@ pub fn candidates(line: &str, pos: usize, names: &[String]) -> Option<(usize, Ve
         (":graph", 1) => Some(vec!["--stage"]),
         (":graph", 2) => Some(vec!["lowered", "optimised"]),
         (":modality", 2) => Some(vec!["off", "on", "weight"]),
-        (":combine", 1) => Some(vec!["product", "tempered", "minmax"]),
+        (":combine", 1) => Some(vec!["product", "tempered", "minmax", "tolerant"]),
         (":help", 1) => Some(COMMANDS.iter().map(|(n, _, _)| &n[1..]).collect()),
         (":simulate", _) => Some(vec!["--params", "--output", "--use"]),
         _ => None,
