@@ -330,6 +330,90 @@ fn draws_report_matches_closed_forms() {
     }
 }
 
+/// The exact posterior sd and mean of x1 + x2 + x3 + x4 with the given modalities switched on.
+fn exact_total(points: bool, sums: bool) -> (f64, f64) {
+    let mut prec = DMatrix::<f64>::identity(4, 4) / 4.0;
+    let mut b = DVector::<f64>::zeros(4);
+    if points {
+        for (cell, y) in [(0, 1.0), (2, -0.5)] {
+            prec[(cell, cell)] += 1.0 / 0.25;
+            b[cell] += y / 0.25;
+        }
+    }
+    if sums {
+        let a = DMatrix::from_row_slice(2, 4, &[1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 0.5, 0.0]);
+        let y = DVector::from_vec(vec![2.0, 0.7]);
+        prec += a.transpose() * &a / 0.09;
+        b += a.transpose() * y / 0.09;
+    }
+    let cov = prec.try_inverse().unwrap();
+    let ones = DVector::<f64>::from_element(4, 1.0);
+    (
+        (ones.transpose() * &cov * &ones)[(0, 0)].sqrt(),
+        ones.dot(&(&cov * b)),
+    )
+}
+
+/// The draws-based report also shows scalar laws (after the latents, one row each; a vector law is
+/// left out): the sum of the cells, whose exact posterior under every combination is known, within
+/// the Monte Carlo bounds of `draws_report_matches_closed_forms`.
+#[test]
+fn draws_report_shows_scalar_laws() {
+    use mmi::report::draws::draws_report;
+    let source = format!("{MODEL}\nlaw total = sum(x)\nlaw twice = 2 * x\n");
+    let model = common::compile(&source, DATA, &mmi::passes::Settings::default());
+    let draws = joint_draws(&model, 21);
+    let refit = mmi::infer::sample::SampleSettings {
+        seed: 22,
+        ..Default::default()
+    };
+    let r = draws_report(&model, &draws, 3, Some(&refit)).unwrap();
+    assert_eq!(r.laws, ["total"]);
+    let labels: Vec<&str> = r.rows.iter().map(|row| row.label.as_str()).collect();
+    assert_eq!(labels, ["x[1]", "x[2]", "x[3]", "x[4]", "total"]);
+    let at = 4;
+    for (mean, sd, (esd, emean), what) in [
+        (&r.joint_mean, &r.joint_sd, exact_total(true, true), "joint"),
+        (
+            &r.single[0].mean,
+            &r.single[0].sd,
+            exact_total(true, false),
+            "points only",
+        ),
+        (
+            &r.single[1].mean,
+            &r.single[1].sd,
+            exact_total(false, true),
+            "sums only",
+        ),
+        (
+            &r.leave_out[0].mean,
+            &r.leave_out[0].sd,
+            exact_total(false, true),
+            "without points",
+        ),
+        (
+            &r.leave_out[1].mean,
+            &r.leave_out[1].sd,
+            exact_total(true, false),
+            "without sums",
+        ),
+    ] {
+        assert_eq!(mean.len(), 5, "{what}");
+        assert!(
+            (sd[at] / esd - 1.0).abs() < 0.1,
+            "{what} sd: {} vs {esd}",
+            sd[at]
+        );
+        assert!(
+            (mean[at] - emean).abs() < 0.15 * esd,
+            "{what} mean: {} vs {emean}",
+            mean[at]
+        );
+    }
+    assert!(r.table().contains("\ntotal "), "{}", r.table());
+}
+
 /// Posterior predictive checks flag the honest instruments that the over-confident biased one has
 /// dragged the estimate away from (their residuals are ~6 noise sds), and nothing when the data agree.
 #[test]

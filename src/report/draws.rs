@@ -2,7 +2,8 @@
 //! scales have no proper joint mode; skewed or multi-modal posteriors), from the joint posterior's own
 //! draws.
 //!
-//! - Joint: the draws' means and sds.
+//! - Joint: the draws' means and sds, of the latents and of the scalar laws (a derived quantity, such
+//!   as a particle's coordination number, is often what a modality's contribution is about).
 //! - All but one modality, and each modality alone: the joint draws reweighted by importance sampling
 //!   (the weights remove the left-out modalities' log likelihoods), Pareto-smoothed, with k-hat as the
 //!   diagnostic: above 0.7 the reweighted numbers are unreliable (the left-out modality moved the
@@ -46,6 +47,44 @@ impl Reweighted {
     }
 }
 
+/// The scalar laws, shown after the latents: larger laws (profiles, maps) would bury the table.
+fn scalar_laws(model: &CompiledModel) -> Vec<(String, NodeId)> {
+    let g = &model.graph;
+    g.laws
+        .iter()
+        .filter(|(_, n)| g.node(*n).len() == 1)
+        .cloned()
+        .collect()
+}
+
+/// One draw's unconstrained point and its report columns: the latents, then the scalar laws' values.
+fn columns(
+    ev: &mut crate::eval::Evaluator,
+    model: &CompiledModel,
+    laws: &[NodeId],
+    row: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let mut at = 0;
+    let latents: Vec<(String, Vec<f64>)> = model
+        .graph
+        .latents
+        .iter()
+        .map(|l| {
+            let len: usize = l.shape.iter().product();
+            let v = row[at..at + len].to_vec();
+            at += len;
+            (l.name.clone(), v)
+        })
+        .collect();
+    let x = ev.unconstrain(&latents)?;
+    let mut values = row.to_vec();
+    if !laws.is_empty() {
+        let laws = ev.node_values(&x, laws).map_err(|e| e.to_string())?;
+        values.extend(laws.iter().map(|v| v[0]));
+    }
+    Ok((x, values))
+}
+
 /// Samples the model with these modality weights and returns the latent draws.
 fn resample(
     model: &CompiledModel,
@@ -81,7 +120,9 @@ pub struct PredictiveCheck {
 #[derive(Debug, Clone)]
 pub struct DrawsReport {
     pub names: Vec<String>,
-    /// The table's rows: elements of small latents, whole large ones.
+    /// The scalar laws; their means and sds follow the latents' in every mean and sd vector.
+    pub laws: Vec<String>,
+    /// The table's rows: elements of small latents, whole large ones, then the scalar laws.
     pub rows: Vec<Row>,
     pub modalities: Vec<String>,
     pub draws: usize,
@@ -133,7 +174,9 @@ pub fn draws_report(
         ));
     }
     let mut ev = model.evaluator();
-    // Unconstrained points and each modality's weighted log likelihood per draw.
+    let laws = scalar_laws(model);
+    let law_nodes: Vec<NodeId> = laws.iter().map(|(_, n)| *n).collect();
+    // Unconstrained points, report columns and each modality's weighted log likelihood per draw.
     let term_nodes: Vec<Vec<NodeId>> = (0..k)
         .map(|m| {
             g.terms
@@ -144,20 +187,11 @@ pub fn draws_report(
         })
         .collect();
     let mut points = Vec::with_capacity(latent_draws.len());
+    let mut values = Vec::with_capacity(latent_draws.len());
     let mut loglik = vec![Vec::with_capacity(latent_draws.len()); k];
     for row in latent_draws {
-        let mut at = 0;
-        let latents: Vec<(String, Vec<f64>)> = g
-            .latents
-            .iter()
-            .map(|l| {
-                let len: usize = l.shape.iter().product();
-                let v = row[at..at + len].to_vec();
-                at += len;
-                (l.name.clone(), v)
-            })
-            .collect();
-        let x = ev.unconstrain(&latents)?;
+        let (x, v) = columns(&mut ev, model, &law_nodes, row)?;
+        values.push(v);
         for m in 0..k {
             let values = ev
                 .node_values(&x, &term_nodes[m])
@@ -168,7 +202,7 @@ pub fn draws_report(
         points.push(x);
     }
     let n = latent_draws.len();
-    let (joint_mean, joint_sd) = moments(latent_draws, &vec![1.0 / n as f64; n]);
+    let (joint_mean, joint_sd) = moments(&values, &vec![1.0 / n as f64; n]);
     let reweight = |drop: &dyn Fn(usize) -> bool| -> Result<Reweighted, String> {
         let lw: Vec<f64> = (0..n)
             .map(|s| {
@@ -188,6 +222,11 @@ pub fn draws_report(
                     .map(|(m, x)| if drop(m) { 0.0 } else { x.weight })
                     .collect();
                 let draws = resample(model, &weights, settings)?;
+                let mut ev = model.evaluator();
+                let draws: Vec<Vec<f64>> = draws
+                    .iter()
+                    .map(|row| Ok(columns(&mut ev, model, &law_nodes, row)?.1))
+                    .collect::<Result<_, String>>()?;
                 let (mean, sd) = moments(&draws, &vec![1.0 / draws.len() as f64; draws.len()]);
                 return Ok(Reweighted {
                     mean,
@@ -197,7 +236,7 @@ pub fn draws_report(
                 });
             }
         }
-        let (mean, sd) = moments(latent_draws, &w);
+        let (mean, sd) = moments(&values, &w);
         Ok(Reweighted {
             mean,
             sd,
@@ -227,7 +266,14 @@ pub fn draws_report(
             ));
             continue;
         }
-        if let Some((i, z)) = worst_conflict(&joint_mean, &joint_sd, &lo.mean, &lo.sd) {
+        // Conflicts are judged on the latents; a law only echoes them.
+        let nl = names.len();
+        if let Some((i, z)) = worst_conflict(
+            &joint_mean[..nl],
+            &joint_sd[..nl],
+            &lo.mean[..nl],
+            &lo.sd[..nl],
+        ) {
             warnings.push(conflict_warning(m, &names[i], z, joint_mean[i], lo.mean[i]));
         }
     }
@@ -241,9 +287,16 @@ pub fn draws_report(
             ));
         }
     }
+    let mut table_rows = rows(model);
+    let nl = names.len();
+    table_rows.extend(laws.iter().enumerate().map(|(i, (name, _))| Row {
+        label: name.clone(),
+        cells: nl + i..nl + i + 1,
+    }));
     Ok(DrawsReport {
-        rows: rows(model),
+        rows: table_rows,
         names,
+        laws: laws.into_iter().map(|(name, _)| name).collect(),
         modalities,
         draws: n,
         joint_mean,
@@ -430,6 +483,7 @@ impl DrawsReport {
             "source": "draws",
             "draws": self.draws,
             "latents": self.names,
+            "laws": self.laws,
             "modalities": self.modalities,
             "joint": {"mean": self.joint_mean, "sd": self.joint_sd},
             "single": self.single.iter().map(rw).collect::<Vec<_>>(),
