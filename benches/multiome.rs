@@ -45,8 +45,16 @@ fn truth(n: usize, g: usize, p: usize) -> (String, String) {
             )
         })
         .collect();
-    let w_rna = format!("[{},{}]", rng.normals(g, 0.0, 1.0), rng.normals(g, 0.0, 0.15));
-    let w_atac = format!("[{},{}]", rng.normals(p, 0.0, 0.15), rng.normals(p, 0.0, 1.2));
+    let w_rna = format!(
+        "[{},{}]",
+        rng.normals(g, 0.0, 1.0),
+        rng.normals(g, 0.0, 0.15)
+    );
+    let w_atac = format!(
+        "[{},{}]",
+        rng.normals(p, 0.0, 0.15),
+        rng.normals(p, 0.0, 1.2)
+    );
     let truth = format!(
         r#"{{"z": [{}], "W_rna": {w_rna}, "W_atac": {w_atac}, "b": {}, "c": {}, "phi": 8}}"#,
         z.join(","),
