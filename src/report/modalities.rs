@@ -260,7 +260,9 @@ pub fn modality_report(model: &CompiledModel, seed: u64) -> ModalityReport {
             let FitResult::Fit(lo) = lo else { continue };
             // Conflicts are looked for in the latents: a law only echoes them.
             let n = latent_count;
-            if let Some((i, z)) = worst_conflict(&j.mean[..n], &j.sd[..n], &lo.mean[..n], &lo.sd[..n]) {
+            if let Some((i, z)) =
+                worst_conflict(&j.mean[..n], &j.sd[..n], &lo.mean[..n], &lo.sd[..n])
+            {
                 warnings.push(conflict_warning(m, &names[i], z, j.mean[i], lo.mean[i]));
             }
         }
