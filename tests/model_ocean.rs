@@ -265,12 +265,15 @@ fn the_map_is_the_exact_posterior_mean() {
     assert!(worst < 1e-6, "{worst}");
 }
 
-/// One NUTS run of the shipped model (seed 1), shared by the tests below.
-fn nuts() -> &'static (serde_json::Value, serde_json::Value) {
-    static RUN: OnceLock<(serde_json::Value, serde_json::Value)> = OnceLock::new();
+/// One NUTS run of the shipped model (seed 1), shared by the tests below: summary, truth, and the
+/// directory holding the chains (`run/`).
+fn nuts() -> &'static (serde_json::Value, serde_json::Value, std::path::PathBuf) {
+    static RUN: OnceLock<(serde_json::Value, serde_json::Value, std::path::PathBuf)> =
+        OnceLock::new();
     RUN.get_or_init(|| {
         let dir = regenerates("ocean");
-        sample_with_truth("ocean", &dir)
+        let (summary, truth) = sample_with_truth("ocean", &dir);
+        (summary, truth, dir.join("run"))
     })
 }
 
@@ -294,7 +297,9 @@ fn names(r: &Reference) -> Vec<String> {
 #[test]
 fn nuts_matches_the_exact_posterior() {
     let r = reference();
-    let (summary, _) = nuts();
+    let (summary, _, run) = nuts();
+    let all = names(r);
+    let chains = mmi::report::csv::read_chains(run, &all).unwrap();
     assert_eq!(summary["divergences"].as_u64(), Some(0));
     assert!(
         summary["warnings"].as_array().unwrap().is_empty(),
@@ -304,13 +309,19 @@ fn nuts_matches_the_exact_posterior() {
     let (mean, cov) = r.posterior([1.0, 1.0]);
     // 769 elements: a bound of 5 Monte Carlo errors is crossed by chance with probability ~4e-4.
     let (mut worst_mean, mut worst_sd) = (0.0f64, 0.0f64);
-    for (i, name) in names(r).iter().enumerate() {
+    for (i, name) in all.iter().enumerate() {
         let q = &summary["quantities"][name];
         let sd = cov[(i, i)].sqrt();
         let z_mean = (num(&q["mean"]) - mean[i]) / num(&q["mcse_mean"]);
-        // The sd of a sample sd of n_eff Gaussian draws is sd / sqrt(2 n_eff); the smaller ESS is used.
-        let ess = num(&q["ess_bulk"]).min(num(&q["ess_tail"]));
-        let z_sd = (num(&q["sd"]) - sd) / (sd / (2.0 * ess).sqrt());
+        // The Monte Carlo error of the sd, from that of the variance (the mean of the squared
+        // deviations, with its own ESS, which for NUTS is far below the mean's): se(sd) = se(var) / 2sd.
+        let m = num(&q["mean"]);
+        let sq: Vec<Vec<f64>> = chains
+            .iter()
+            .map(|c| c.iter().map(|d| (d[i] - m).powi(2)).collect())
+            .collect();
+        let mcse_sd = mmi::infer::diagnostics::mcse_mean(&sq) / (2.0 * num(&q["sd"]));
+        let z_sd = (num(&q["sd"]) - sd) / mcse_sd;
         assert!(
             z_mean.abs() < 5.0,
             "{name}: mean {} vs exact {}",
@@ -334,7 +345,7 @@ fn nuts_matches_the_exact_posterior() {
 #[test]
 fn sampling_covers_the_truth() {
     let r = reference();
-    let (summary, truth) = nuts();
+    let (summary, truth, _) = nuts();
     let (mut inside, mut total) = (0, 0);
     for name in ["T", "S", "eta0"] {
         let (i, n) = covered(summary, truth, name);
