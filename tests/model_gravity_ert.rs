@@ -42,7 +42,11 @@ fn fixed_noise_model() -> &'static mmi::eval::CompiledModel {
         .unwrap();
         data["sigma_g"] = truth["sigma_g"].clone();
         data["sigma_e"] = truth["sigma_e"].clone();
-        common::compile(&variant, &data.to_string(), &mmi::passes::Settings::default())
+        common::compile(
+            &variant,
+            &data.to_string(),
+            &mmi::passes::Settings::default(),
+        )
     })
 }
 
@@ -99,7 +103,11 @@ fn summary(weights: [f64; 2]) -> Summary {
     let m = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let cov = |a: &[f64], b: &[f64]| {
         let (ma, mb) = (m(a), m(b));
-        a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum::<f64>() / (a.len() - 1) as f64
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - ma) * (y - mb))
+            .sum::<f64>()
+            / (a.len() - 1) as f64
     };
     let n = cells[0].len();
     let cell_var: f64 = (0..n)
@@ -136,7 +144,11 @@ fn gravity_alone_cannot_separate_porosity_from_fluid_density_nor_can_this_ert_su
         );
     }
     // Gravity alone: rho_fluid keeps most of its prior sd, tied to the section's mean porosity.
-    assert!(gravity.rho_fluid_sd > 0.8 * 82.0, "{}", gravity.rho_fluid_sd);
+    assert!(
+        gravity.rho_fluid_sd > 0.8 * 82.0,
+        "{}",
+        gravity.rho_fluid_sd
+    );
     assert!(gravity.corr > 0.7, "{}", gravity.corr);
     // Together: the porosity field is narrower than with either survey alone ...
     assert!(joint.phi_cell_sd < gravity.phi_cell_sd && joint.phi_cell_sd < ert.phi_cell_sd);
