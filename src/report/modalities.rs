@@ -2,10 +2,14 @@
 //! alone, each modality alone, all of them, and all but one. For a linear-Gaussian model (unconstrained
 //! latents) the Laplace approximation is the exact posterior, so these numbers are exact there.
 //!
+//! Laws are reported beside the latents (carried through the same Laplace draws): a derived quantity
+//! one modality pins while the latents it combines stay wide (the steric height from altimetry, while
+//! its thermal and haline parts do not) shows what that modality can and cannot tell apart.
+//!
 //! A fit that has no maximum (an improper prior alone, or a modality that cannot identify a latent on
 //! its own) is reported as such, which is itself an answer: "gravity alone cannot determine this".
 
-use super::rows::{label_width, rows, Row};
+use super::rows::{label_width, rows_with_laws, Row};
 use crate::eval::CompiledModel;
 use crate::infer::laplace::laplace;
 use crate::infer::lbfgs::{maximise, LbfgsSettings};
@@ -13,7 +17,8 @@ use crate::infer::sample::{chain_rng, initial_point};
 use serde_json::json;
 use std::fmt::Write;
 
-/// The posterior mean and sd of every latent element under one combination of modalities.
+/// The posterior mean and sd of every latent element, then of every law element, under one
+/// combination of modalities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fit {
     pub mean: Vec<f64>,
@@ -53,9 +58,11 @@ impl FitResult {
 /// The per-modality report.
 #[derive(Debug, Clone)]
 pub struct ModalityReport {
-    /// Latent element names (`T[2,3]`).
+    /// Element names (`T[2,3]`): the latents', then the laws'.
     pub names: Vec<String>,
-    /// The table's rows: elements of small latents, whole large ones.
+    /// How many of `names` are latent elements.
+    pub latent_count: usize,
+    /// The table's rows: elements of small latents and laws, whole large ones.
     pub rows: Vec<Row>,
     pub modalities: Vec<String>,
     pub prior: FitResult,
@@ -176,17 +183,14 @@ pub fn fit(model: &CompiledModel, weights: &[f64], seed: u64) -> FitResult {
         Ok(l) => l,
         Err(e) => return FitResult::Undetermined(e),
     };
-    let names = model.latent_names().len();
+    let names = model.latent_names().len() + super::rows::law_names(model).len();
     let (mut sum, mut sum2) = (vec![0.0; names], vec![0.0; names]);
     let mut n = 0.0;
     for x in lap.draws(DRAWS, seed) {
         let Ok(outputs) = ev.constrain(&x) else {
             continue;
         };
-        let values = outputs
-            .iter()
-            .take(model.graph.latents.len())
-            .flat_map(|o| o.values.iter());
+        let values = outputs.iter().flat_map(|o| o.values.iter());
         for (i, v) in values.enumerate() {
             sum[i] += v;
             sum2[i] += v * v;
@@ -244,7 +248,9 @@ pub fn modality_report(model: &CompiledModel, seed: u64) -> ModalityReport {
             fit(model, &w, seed)
         })
         .collect();
-    let names = model.latent_names();
+    let mut names = model.latent_names();
+    let latent_count = names.len();
+    names.extend(super::rows::law_names(model));
     let mut warnings = vec![];
     if let FitResult::Fit(j) = &joint {
         for (m, lo) in modalities.iter().zip(&leave_out) {
@@ -252,7 +258,11 @@ pub fn modality_report(model: &CompiledModel, seed: u64) -> ModalityReport {
                 break;
             }
             let FitResult::Fit(lo) = lo else { continue };
-            if let Some((i, z)) = worst_conflict(&j.mean, &j.sd, &lo.mean, &lo.sd) {
+            // Conflicts are looked for in the latents: a law only echoes them.
+            let n = latent_count;
+            if let Some((i, z)) =
+                worst_conflict(&j.mean[..n], &j.sd[..n], &lo.mean[..n], &lo.sd[..n])
+            {
                 warnings.push(conflict_warning(m, &names[i], z, j.mean[i], lo.mean[i]));
             }
         }
@@ -274,8 +284,9 @@ pub fn modality_report(model: &CompiledModel, seed: u64) -> ModalityReport {
     }
     ModalityReport {
         residuals,
-        rows: rows(model),
+        rows: rows_with_laws(model),
         names,
+        latent_count,
         modalities,
         prior,
         joint,
@@ -401,8 +412,10 @@ impl ModalityReport {
             FitResult::Fit(f) => json!({"mean": f.mean, "sd": f.sd}),
             FitResult::Undetermined(why) => json!({"undetermined": why}),
         };
+        // Each fit's mean and sd list the latents' elements, then the laws'.
         json!({
-            "latents": self.names,
+            "latents": self.names[..self.latent_count],
+            "laws": self.names[self.latent_count..],
             "modalities": self.modalities,
             "prior": fit(&self.prior),
             "joint": fit(&self.joint),

@@ -1,5 +1,5 @@
-//! The rows of the per-modality tables: one per element of a small latent, one per large latent (a
-//! field of thousands of cells would bury the table). A summarised row shows the root-mean-square sd
+//! The rows of the per-modality tables: one per element of a small latent (or law), one per large one
+//! (a field of thousands of cells would bury the table). A summarised row shows the root-mean-square sd
 //! over its cells, the variance reduction of the summed variances, and the largest mean shift; the
 //! JSON output always keeps every element.
 
@@ -17,20 +17,56 @@ pub struct Row {
 }
 
 pub fn rows(model: &CompiledModel) -> Vec<Row> {
-    let names = model.latent_names();
+    let latents: Vec<(&str, &[usize])> = model
+        .graph
+        .latents
+        .iter()
+        .map(|l| (l.name.as_str(), l.shape.as_slice()))
+        .collect();
+    rows_of(&latents)
+}
+
+/// The rows of the latents followed by the laws (the laws' elements come after the latents' in the
+/// flattened order, as in `Evaluator::constrain`).
+pub fn rows_with_laws(model: &CompiledModel) -> Vec<Row> {
+    let g = &model.graph;
+    let all: Vec<(&str, &[usize])> = g
+        .latents
+        .iter()
+        .map(|l| (l.name.as_str(), l.shape.as_slice()))
+        .chain(
+            g.laws
+                .iter()
+                .map(|(n, node)| (n.as_str(), g.node(*node).shape.as_slice())),
+        )
+        .collect();
+    rows_of(&all)
+}
+
+/// Element names of the laws (`steric[2,3]`), in the order `rows_with_laws` counts them.
+pub fn law_names(model: &CompiledModel) -> Vec<String> {
+    let g = &model.graph;
+    g.laws
+        .iter()
+        .flat_map(|(n, node)| crate::eval::model::element_names(n, &g.node(*node).shape))
+        .collect()
+}
+
+fn rows_of(quantities: &[(&str, &[usize])]) -> Vec<Row> {
     let mut out = vec![];
     let mut at = 0;
-    for l in &model.graph.latents {
-        let len: usize = l.shape.iter().product();
+    for (name, shape) in quantities {
+        let len: usize = shape.iter().product();
         if len > MAX_ELEMENTS {
             out.push(Row {
-                label: format!("{} ({len} cells)", l.name),
+                label: format!("{name} ({len} cells)"),
                 cells: at..at + len,
             });
         } else {
-            out.extend((at..at + len).map(|i| Row {
-                label: names[i].clone(),
-                cells: i..i + 1,
+            let names = crate::eval::model::element_names(name, shape);
+            out.extend(names.into_iter().enumerate().map(|(k, label)| Row {
+                label,
+                cells: at + k..at + k + 1,
             }));
         }
         at += len;
