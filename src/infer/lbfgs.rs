@@ -444,7 +444,19 @@ pub fn maximise(
                 best: Some(t),
                 diverging: false,
             }) => t,
-            Err(_) if !memory.is_empty() => {
+            Err(SearchFailure { diverging, .. }) if !memory.is_empty() => {
+                // Rounding stops the line search at a point whose gradient is negligible in the
+                // metric of the curvature learned so far: Stan's relative-gradient test g' H g / |f|
+                // below 1e7 eps (H the inverse Hessian estimate, so -g'p = g' H g). This is the
+                // scale-aware form of the test below, for latents whose posterior sd is far from 1.
+                if !diverging && -df / cur.f.abs().max(1.0) < 1e7 * f64::EPSILON {
+                    return Ok(result(
+                        &cur,
+                        iterations,
+                        obj.evaluations,
+                        Convergence::Gradient,
+                    ));
+                }
                 // Retry from steepest descent with no memory before giving up.
                 spare = memory.pop_back().or(spare);
                 memory.clear();
