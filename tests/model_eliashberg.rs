@@ -6,6 +6,12 @@
 //!    down: Laplace posteriors at the mode, with the other modalities weighted to zero, compared band
 //!    by band (the sd of the mean of log alpha^2F over a band of phonon frequencies) and on the two
 //!    numbers T_c depends on, lambda and omega_log (their sds by the delta method).
+//!
+//! The Laplace sds are narrower than the draws' (`mmi sample --report` shows the same bands as the laws
+//! band_low/mid/high): at the mode the roughness tau sits at a point, while the draws also average over
+//! tau and over the weakly seen high band. Only ratios between probes are claimed, and the draws'
+//! report shows the same order (ARPES alone leaves the low band about twice as wide as optics; T_c
+//! alone leaves lambda undetermined), though with smaller contrasts in the high band.
 
 mod common;
 
