@@ -34,14 +34,25 @@ fn readme_commands_are_the_ci_commands() {
         ci.lines().any(|l| l.trim() == "cargo test --release"),
         "CI runs the README's test command"
     );
-    assert!(readme.contains("cargo run --release -- sample models/eliashberg.mmi"));
+    assert!(readme.contains("cargo run --release -- sample --report models/experts.mmi"));
 }
 
-/// The README's main command: sampling the shipped Eliashberg model with its shipped data.
+/// The README's main command: sampling the shipped experts model with its shipped data, then the
+/// per-modality report from the draws.
 #[test]
-fn readme_main_command_samples_a_shipped_model() {
+fn readme_main_command_samples_a_shipped_model_and_reports() {
+    let dir = std::env::temp_dir().join(format!("mmi-readme-main-{}", std::process::id()));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mmi"))
-        .args(["sample", "models/eliashberg.mmi", "--seed", "1", "--quiet"])
+        .args([
+            "sample",
+            "--report",
+            "models/experts.mmi",
+            "--seed",
+            "1",
+            "--quiet",
+        ])
+        .arg("--output")
+        .arg(&dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -51,9 +62,15 @@ fn readme_main_command_samples_a_shipped_model() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        stdout.contains("lambda") && stdout.contains("Tc") && stdout.contains("a2F[40]"),
-        "{stdout}"
-    );
     assert!(stdout.contains("4000 draws"), "{stdout}");
+    for part in [
+        "per-modality report",
+        "prt only",
+        "tc only",
+        "pyro only",
+        "posterior predictive checks",
+    ] {
+        assert!(stdout.contains(part), "no `{part}` in:\n{stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
