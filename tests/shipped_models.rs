@@ -10,19 +10,7 @@ use common::shipped::{covered, regenerates, sample_with_truth};
 fn experts_data_come_from_its_truth_and_sampling_recovers_it() {
     let dir = regenerates("experts");
 
-    let run = dir.join("run");
-    let (code, _, stderr) = mmi(&[
-        "sample",
-        "models/experts.mmi",
-        "--seed",
-        "1",
-        "--quiet",
-        "--output",
-        run.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let (summary, _) = sample_with_truth("experts", &dir);
     // One data set: each truth should lie within a few posterior sds of the posterior mean (a 90%
     // interval misses one of four latents a third of the time; 4 sds almost never).
     for (name, truth) in [
@@ -116,19 +104,7 @@ fn denoise_data_come_from_its_truth_and_sampling_recovers_the_field() {
 fn cure_data_come_from_its_truth_and_the_rate_constants_are_recovered() {
     let dir = regenerates("cure");
 
-    let run = dir.join("run");
-    let (code, _, stderr) = mmi(&[
-        "sample",
-        "models/cure.mmi",
-        "--seed",
-        "1",
-        "--quiet",
-        "--output",
-        run.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let (summary, _) = sample_with_truth("cure", &dir);
     // The truth (models/cure.truth.json in the physical units): k_p = 1200, k_t = 1e7 L/(mol s).
     for (name, truth) in [("kp", 1200.0), ("kt", 1.0e7)] {
         let q = &summary["quantities"][name];
