@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::shipped::{covered, regenerates, sample_with_truth};
+use common::shipped::{compile_shipped, covered, regenerates, sample_with_truth};
 
 #[test]
 fn eliashberg_data_come_from_its_truth_and_sampling_recovers_it() {
@@ -156,17 +156,7 @@ fn spread(
 
 #[test]
 fn each_probe_alone_leaves_a_different_part_of_the_spectrum_uncertain() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let source = std::fs::read_to_string(format!("{root}/models/eliashberg.mmi")).unwrap();
-    let json = std::fs::read_to_string(format!("{root}/models/eliashberg.data.json")).unwrap();
-    let model = common::compile(&source, &json, &mmi::passes::Settings::default());
-    let names: Vec<&str> = model
-        .graph
-        .modalities
-        .iter()
-        .map(|m| m.name.as_str())
-        .collect();
-    assert_eq!(names, ["arpes", "optics", "tc"]);
+    let model = compile_shipped("eliashberg", &["arpes", "optics", "tc"]);
     // Phonon-frequency bands (cells of the 2 meV grid): below 21 meV (the acoustic peak, below the
     // optical window's start at 15 meV and where ARPES's kernel 2 Omega / omega is weak), 22-60 meV
     // (inside the ARPES window, which ends at 61 meV) and 62-80 meV (above it).

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::shipped::regenerates;
+use common::shipped::{compile_shipped, regenerates};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -115,9 +115,7 @@ fn a_corrupted_source_moves_the_plain_and_minmax_estimates_and_not_the_tolerant_
 /// differences on both sides of its kink: where the misfit exceeds the budget and where it is forgiven.
 #[test]
 fn the_tolerant_combination_has_exact_gradients() {
-    let source = std::fs::read_to_string(format!("{ROOT}/models/minmax.mmi")).unwrap();
-    let json = std::fs::read_to_string(format!("{ROOT}/models/minmax.data.json")).unwrap();
-    let model = common::compile(&source, &json, &mmi::passes::Settings::default());
+    let model = compile_shipped("minmax", &["gauge", "altimetry"]);
     // Near the truth the altimetry's misfit (about 11 noise units) is inside the budget of 12; a trend
     // 2 mm/yr off puts it far outside.
     for x in [[12.0, 3.3, 40.0], [12.0, 5.3, 40.0], [0.0, 1.0, 20.0]] {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::mmi;
-use common::shipped::{covered, regenerates, sample_with_truth};
+use common::shipped::{compile_shipped, covered, regenerates, sample_with_truth};
 
 #[test]
 fn experts_data_come_from_its_truth_and_sampling_recovers_it() {
@@ -160,17 +160,7 @@ fn cure_log_rate_variances(model: &mmi::eval::CompiledModel, weights: [f64; 2]) 
 
 #[test]
 fn each_cure_modality_alone_leaves_the_rate_constants_wider() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let source = std::fs::read_to_string(format!("{root}/models/cure.mmi")).unwrap();
-    let json = std::fs::read_to_string(format!("{root}/models/cure.data.json")).unwrap();
-    let model = common::compile(&source, &json, &mmi::passes::Settings::default());
-    let names: Vec<&str> = model
-        .graph
-        .modalities
-        .iter()
-        .map(|m| m.name.as_str())
-        .collect();
-    assert_eq!(names, ["ftir", "epr"]);
+    let model = compile_shipped("cure", &["ftir", "epr"]);
     // The model's own weights: FTIR 1, EPR tempered to 0.5; each alone keeps its weight.
     let (kp_joint, kt_joint) = cure_log_rate_variances(&model, [1.0, 0.5]);
     let (kp_ftir, kt_ftir) = cure_log_rate_variances(&model, [1.0, 0.0]);

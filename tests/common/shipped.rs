@@ -92,3 +92,20 @@ pub fn covered(
         .count();
     (inside, elements.len())
 }
+
+/// models/NAME.mmi compiled with its shipped data (default settings), checking that its modalities
+/// are `modalities`, in order (the tests that weight modalities by position rely on it).
+pub fn compile_shipped(name: &str, modalities: &[&str]) -> mmi::eval::CompiledModel {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = std::fs::read_to_string(format!("{root}/models/{name}.mmi")).unwrap();
+    let json = std::fs::read_to_string(format!("{root}/models/{name}.data.json")).unwrap();
+    let model = super::compile(&source, &json, &mmi::passes::Settings::default());
+    let names: Vec<&str> = model
+        .graph
+        .modalities
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, modalities, "the modalities of models/{name}.mmi");
+    model
+}
