@@ -3,9 +3,11 @@
 //! adjoints) per evaluation. Three rewrites remove them:
 //! - a gather of a gather is one gather through the composed map;
 //! - a gather whose map is the identity on an input of the same shape is that input;
-//! - a gather of an elementwise binary node that nothing else reads is the binary node of the
-//!   gathered operands (a broadcast scalar operand stays as it is), so that a gather meeting a
-//!   gather cancels and one meeting data is folded into a constant.
+//! - a gather of an elementwise binary node that nothing else reads, whose operands are each data,
+//!   a gather or a broadcast scalar, is the binary node of the gathered operands (the scalar stays
+//!   as it is): the gathers of gathers compose (and often cancel), those of data are folded into
+//!   constants. Only gathers that do not add elements (transposes, permutations, selections) are
+//!   moved, so no node grows.
 //!
 //! The graph is rebuilt in order: every new node is appended where the node it replaces stood, so
 //! inputs still precede their users. Nodes left unread are removed by dead-node elimination.
@@ -91,7 +93,14 @@ fn gather(
         Op::Binary(op, p, q) if private(a) => {
             let full = |x: NodeId, g: &Graph| g.node(x).len() == len;
             let scalar = |x: NodeId, g: &Graph| g.node(x).len() == 1 && len != 1;
-            if !(full(p, g) || scalar(p, g)) || !(full(q, g) || scalar(q, g)) {
+            // Only where it pays: no more elements than before, and every operand that is not a
+            // broadcast scalar is data (folded) or a gather (composed), so no gather is added.
+            let cheap = |x: NodeId, g: &Graph| {
+                scalar(x, g)
+                    || full(x, g) && (!g.node(x).param || matches!(g.node(x).op, Op::Gather(..)))
+            };
+            let out_len: usize = shape.iter().product();
+            if out_len > len || !cheap(p, g) || !cheap(q, g) {
                 return g.push(Op::Gather(a, m), shape, span);
             }
             let operand = |x: NodeId, g: &mut Graph| {
