@@ -144,6 +144,7 @@ fn main() {
     };
     println!(
         "MAP of {n} cells: {took:.1} s ({took_cpu:.1} s of CPU; {iters} iterations, {evals} \
-         gradients, {status})"
+         gradients, {:.0} ms of CPU each, {status})",
+        1e3 * took_cpu / evals.max(1) as f64
     );
 }

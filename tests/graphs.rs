@@ -51,3 +51,82 @@ fn good_input_graphs() {
         insta::assert_snapshot!(graph_text(path));
     });
 }
+
+/// The log density and gradient of `path` at the fixed point under `settings`, if it compiles and
+/// the density is finite there.
+fn density_and_gradient(path: &std::path::Path, settings: &Settings) -> Option<(f64, Vec<f64>)> {
+    let source = std::fs::read_to_string(path).unwrap();
+    let model = mmi::check_source(&source).model?;
+    let json = common::placeholder_data(&model);
+    let (data, _) = mmi::data::load(&model, &json, "placeholder.json").ok()?;
+    let compiled = mmi::compile(&model, &data, settings).ok()?;
+    let mut ev = compiled.evaluator();
+    let x: Vec<f64> = (0..compiled.dim())
+        .map(|i| 0.3 * ((i as f64) * 0.7).sin())
+        .collect();
+    let mut grad = vec![0.0; compiled.dim()];
+    let lp = ev.log_density_and_gradient(&x, &mut grad).ok()?;
+    Some((lp, grad))
+}
+
+/// Gather simplification (composing gathers, dropping identities, moving gathers through
+/// elementwise nodes) changes no log density and no gradient, on every model and good input.
+#[test]
+fn gather_simplification_keeps_densities_and_gradients() {
+    let off = Settings {
+        simplify_gathers: false,
+        ..Settings::default()
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-11 * (1.0 + a.abs().max(b.abs()));
+    let mut compared = 0;
+    for dir in ["models", "tests/data/good"] {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut paths: Vec<_> = std::fs::read_dir(format!("{root}/{dir}"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "mmi"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let (Some(on), Some(off)) = (
+                density_and_gradient(&path, &Settings::default()),
+                density_and_gradient(&path, &off),
+            ) else {
+                continue;
+            };
+            let name = common::rel(&path);
+            assert!(close(on.0, off.0), "{name}: {} vs {}", on.0, off.0);
+            for (i, (a, b)) in on.1.iter().zip(&off.1).enumerate() {
+                assert!(close(*a, *b), "{name}: gradient {i}: {a} vs {b}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 15, "only {compared} models compared");
+}
+
+/// The multiome model adds the per-cell log library size by transposing twice; after simplification
+/// the only gathers left are the broadcasts of the per-gene and per-peak offsets.
+#[test]
+fn multiome_graph_has_no_transposes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = std::fs::read_to_string(format!("{root}/models/multiome.mmi")).unwrap();
+    let model = mmi::check_source(&source).model.unwrap();
+    let json = std::fs::read_to_string(format!("{root}/models/multiome.data.json")).unwrap();
+    let (data, _) = mmi::data::load(&model, &json, "multiome.data.json").unwrap();
+    let compiled = mmi::compile(&model, &data, &Settings::default()).unwrap();
+    let g = &compiled.graph;
+    let gathered: Vec<Vec<usize>> = g
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            mmi::ir::graph::Op::Gather(a, _) => Some(g.node(a).shape.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        gathered,
+        vec![vec![40], vec![60]],
+        "gathers of {gathered:?}"
+    );
+}

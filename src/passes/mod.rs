@@ -5,6 +5,7 @@ mod cse;
 mod dce;
 mod drop_constants;
 mod fold;
+mod gathers;
 mod merge_solves;
 
 use crate::ir::graph::Graph;
@@ -14,6 +15,8 @@ use crate::ir::graph::Graph;
 pub struct Settings {
     /// Compute data-only subgraphs once at compile time and replace them by constants.
     pub fold_constants: bool,
+    /// Cancel transposes of transposes, compose gathers and move them through elementwise nodes.
+    pub simplify_gathers: bool,
     /// Merge nodes that compute the same thing from the same inputs.
     pub cse: bool,
     /// Drop terms of `~` log densities that do not depend on the latents (as Stan does).
@@ -31,6 +34,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             fold_constants: true,
+            simplify_gathers: true,
             cse: true,
             drop_constant_terms: true,
             keep_constants: false,
@@ -45,6 +49,7 @@ impl Settings {
     pub fn none() -> Settings {
         Settings {
             fold_constants: false,
+            simplify_gathers: false,
             cse: false,
             drop_constant_terms: false,
             keep_constants: true,
@@ -56,6 +61,10 @@ impl Settings {
 
 /// Runs the enabled passes in their fixed order.
 pub fn optimise(mut g: Graph, s: &Settings) -> Graph {
+    // Before folding, so that gathers moved onto data are folded with them.
+    if s.simplify_gathers {
+        g = gathers::simplify_gathers(g);
+    }
     if s.fold_constants {
         g = fold::fold_constants(g);
     }
