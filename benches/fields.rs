@@ -8,44 +8,12 @@
 //! Each time is given as wall-clock time and as this thread's CPU time (the cost on one core when
 //! the machine is shared).
 
+mod support;
+
 use mmi::infer::lbfgs::{maximise, LbfgsSettings};
 use std::time::Instant;
-
-/// splitmix64: a fixed, portable stream of simulated values (benchmark data only).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.next().max(1e-300), self.next());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
-
-/// This thread's CPU time in seconds: on a shared machine, the cost on one core without the time
-/// spent waiting for it.
-fn cpu_seconds() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the pointer it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
-}
-
-fn compile(source: &str, json: &str) -> mmi::eval::CompiledModel {
-    let checked = mmi::check_source(source)
-        .model
-        .expect("the benchmark model checks");
-    let (data, _) = mmi::data::load(&checked, json, "bench.json").expect("the benchmark data load");
-    mmi::compile(&checked, &data, &mmi::passes::Settings::default()).expect("compiles")
-}
+use support::simulated::Rng;
+use support::{compile, cpu_seconds};
 
 fn gradient_timing() {
     for (what, range) in [

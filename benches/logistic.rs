@@ -2,7 +2,10 @@
 //! through mmi's compiled graph against a hand-written Rust gradient of the same log density.
 //! Run with `cargo bench --bench logistic`; prints both timings and their ratio.
 
+mod support;
+
 use std::time::Instant;
+use support::simulated::Rng;
 
 const N: usize = 5000;
 const D: usize = 25;
@@ -15,22 +18,6 @@ latent {
 }
 modality obs { y ~ bernoulli_logit(alpha + X * beta) }
 "#;
-
-/// splitmix64: a fixed, portable stream of simulated values (benchmark data only).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.next().max(1e-300), self.next());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
 
 fn log1p_exp(x: f64) -> f64 {
     if x > 0.0 {

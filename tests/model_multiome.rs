@@ -10,7 +10,8 @@
 mod common;
 
 use common::mmi;
-use common::shipped::regenerates;
+use common::shipped::{compile_shipped, regenerates};
+use common::simulated::realistic_truth;
 use mmi::infer::lbfgs::{maximise, LbfgsSettings};
 
 const K: usize = 2;
@@ -249,17 +250,7 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 /// state, both together separate all three.
 #[test]
 fn cell_types_separate_better_with_both_modalities_than_with_either() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let source = std::fs::read_to_string(format!("{root}/models/multiome.mmi")).unwrap();
-    let json = std::fs::read_to_string(format!("{root}/models/multiome.data.json")).unwrap();
-    let model = common::compile(&source, &json, &mmi::passes::Settings::default());
-    let names: Vec<&str> = model
-        .graph
-        .modalities
-        .iter()
-        .map(|m| m.name.as_str())
-        .collect();
-    assert_eq!(names, ["rna", "atac"]);
+    let model = compile_shipped("multiome", &["rna", "atac"]);
     let (truth, z_true, types) = shipped_truth();
     let acc = |w: [f64; 2]| nearest_centroid_accuracy(&map_state(&model, &truth, w), &types);
     let (joint, rna, atac) = (acc([1.0, 1.0]), acc([1.0, 0.0]), acc([0.0, 1.0]));
@@ -354,66 +345,4 @@ fn realistic_size_map_converges_and_finds_the_cell_states() {
     // than the 20 degrees asked there (sin of the angle shrinks like 1 / sqrt(features)).
     assert!(angle < 5.0, "angle {angle}");
     assert!(acc > 0.99, "accuracy {acc}");
-}
-
-/// splitmix64: a fixed, portable stream for the realistic truth.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.next().max(1e-300), self.next());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-    fn normals(&mut self, n: usize, mean: f64, sd: f64) -> String {
-        let v: Vec<String> = (0..n)
-            .map(|_| format!("{:.4}", mean + sd * self.normal()))
-            .collect();
-        format!("[{}]", v.join(","))
-    }
-}
-
-/// The given data, the truth and the true state (row-major) of n cells of three types (cell i has
-/// type i mod 3), g genes and p peaks, drawn as the shipped truth was.
-fn realistic_truth(n: usize, g: usize, p: usize) -> (String, String, Vec<f64>) {
-    let mut rng = Rng(2024);
-    let centres = [[-1.2, -0.7], [1.2, -0.7], [-1.2, 1.4]];
-    let mut z = vec![];
-    for i in 0..n {
-        let c = centres[i % 3];
-        for cj in c {
-            let v: f64 = cj + 0.35 * rng.normal();
-            z.push((v * 1e4).round() / 1e4);
-        }
-    }
-    let rows: Vec<String> = z
-        .chunks(K)
-        .map(|r| format!("[{},{}]", r[0], r[1]))
-        .collect();
-    let w_rna = format!(
-        "[{},{}]",
-        rng.normals(g, 0.0, 1.0),
-        rng.normals(g, 0.0, 0.15)
-    );
-    let w_atac = format!(
-        "[{},{}]",
-        rng.normals(p, 0.0, 0.15),
-        rng.normals(p, 0.0, 1.2)
-    );
-    let truth = format!(
-        r#"{{"z": [{}], "W_rna": {w_rna}, "W_atac": {w_atac}, "b": {}, "c": {}, "phi": 8}}"#,
-        rows.join(","),
-        rng.normals(g, 1.0, 0.8),
-        rng.normals(p, -0.5, 0.8)
-    );
-    let given = format!(
-        r#"{{"n": {n}, "g": {g}, "p": {p}, "k": 2, "log_lib": {}}}"#,
-        rng.normals(n, 0.0, 0.3)
-    );
-    (given, truth, z)
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 pub mod shipped;
+pub mod simulated;
 
 /// The path relative to the repository root, with forward slashes, for stable snapshot text.
 #[allow(dead_code)]

@@ -1,0 +1,27 @@
+//! What the benchmarks share: this thread's CPU clock, compiling a model from text, and the simulated
+//! inputs the tests use too.
+#![allow(dead_code)]
+
+#[path = "../../tests/common/simulated.rs"]
+pub mod simulated;
+
+/// This thread's CPU time in seconds: on a shared machine, the cost on one core without the time
+/// spent waiting for it.
+pub fn cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the pointer it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// Checks, loads and compiles a benchmark model (default passes).
+pub fn compile(source: &str, json: &str) -> mmi::eval::CompiledModel {
+    let checked = mmi::check_source(source)
+        .model
+        .expect("the benchmark model checks");
+    let (data, _) = mmi::data::load(&checked, json, "bench.json").expect("the benchmark data load");
+    mmi::compile(&checked, &data, &mmi::passes::Settings::default()).expect("compiles")
+}
