@@ -13,7 +13,7 @@ mod support;
 use mmi::infer::lbfgs::{maximise, LbfgsSettings};
 use std::time::Instant;
 use support::simulated::Rng;
-use support::{compile, cpu_seconds};
+use support::{compile, cpu_seconds, gradient_seconds};
 
 fn gradient_timing() {
     for (what, range) in [
@@ -28,21 +28,7 @@ fn gradient_timing() {
 }}"
         );
         let model = compile(&source, "{}");
-        let mut ev = model.evaluator();
-        let mut rng = Rng(7);
-        let points: Vec<Vec<f64>> = (0..20)
-            .map(|_| (0..model.dim()).map(|_| 0.5 * rng.normal()).collect())
-            .collect();
-        let mut grad = vec![0.0; model.dim()];
-        ev.log_density_and_gradient(&points[0], &mut grad).unwrap();
-        let reps = 200;
-        let (start, cpu) = (Instant::now(), cpu_seconds());
-        for r in 0..reps {
-            ev.log_density_and_gradient(&points[r % points.len()], &mut grad)
-                .unwrap();
-        }
-        let per = start.elapsed().as_secs_f64() / reps as f64;
-        let per_cpu = (cpu_seconds() - cpu) / reps as f64;
+        let (per, per_cpu) = gradient_seconds(&model, 20, 200);
         println!(
             "gradient of a 256 x 256 Matérn prior ({what}): {:.3} ms ({:.3} ms of CPU)",
             per * 1e3,

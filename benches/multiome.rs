@@ -10,24 +10,10 @@ mod support;
 
 use mmi::infer::lbfgs::{maximise, LbfgsSettings};
 use std::time::Instant;
-use support::simulated::Rng;
-use support::{compile, cpu_seconds};
+use support::{compile, cpu_seconds, gradient_seconds};
 
 fn gradient_time(what: &str, model: &mmi::eval::CompiledModel, reps: usize) {
-    let mut ev = model.evaluator();
-    let mut rng = Rng(7);
-    let points: Vec<Vec<f64>> = (0..4)
-        .map(|_| (0..model.dim()).map(|_| 0.5 * rng.normal()).collect())
-        .collect();
-    let mut grad = vec![0.0; model.dim()];
-    ev.log_density_and_gradient(&points[0], &mut grad).unwrap();
-    let (start, cpu) = (Instant::now(), cpu_seconds());
-    for r in 0..reps {
-        ev.log_density_and_gradient(&points[r % points.len()], &mut grad)
-            .unwrap();
-    }
-    let per = start.elapsed().as_secs_f64() / reps as f64;
-    let per_cpu = (cpu_seconds() - cpu) / reps as f64;
+    let (per, per_cpu) = gradient_seconds(model, 4, reps);
     println!(
         "gradient, {what}: {:.3} ms ({:.3} ms of CPU)",
         per * 1e3,

@@ -19,8 +19,8 @@ modality sums { y_s ~ normal(A * x, 0.3) }
 const DATA: &str = r#"{"n": 4, "k": 2, "idx": [1, 3], "y_p": [1.0, -0.5],
   "A": [[1, 1, 1, 1], [1, -1, 0.5, 0]], "y_s": [2.0, 0.7]}"#;
 
-/// The exact posterior sds and means with the given modalities switched on.
-fn exact(points: bool, sums: bool) -> (Vec<f64>, Vec<f64>) {
+/// The exact posterior covariance and mean of the four cells with the given modalities switched on.
+fn exact_posterior(points: bool, sums: bool) -> (DMatrix<f64>, DVector<f64>) {
     let mut prec = DMatrix::<f64>::identity(4, 4) / 4.0;
     let mut b = DVector::<f64>::zeros(4);
     if points {
@@ -37,6 +37,12 @@ fn exact(points: bool, sums: bool) -> (Vec<f64>, Vec<f64>) {
     }
     let cov = prec.try_inverse().unwrap();
     let mean = &cov * b;
+    (cov, mean)
+}
+
+/// The exact posterior sds and means with the given modalities switched on.
+fn exact(points: bool, sums: bool) -> (Vec<f64>, Vec<f64>) {
+    let (cov, mean) = exact_posterior(points, sums);
     (
         (0..4).map(|i| cov[(i, i)].sqrt()).collect(),
         mean.iter().copied().collect(),
@@ -332,25 +338,11 @@ fn draws_report_matches_closed_forms() {
 
 /// The exact posterior sd and mean of x1 + x2 + x3 + x4 with the given modalities switched on.
 fn exact_total(points: bool, sums: bool) -> (f64, f64) {
-    let mut prec = DMatrix::<f64>::identity(4, 4) / 4.0;
-    let mut b = DVector::<f64>::zeros(4);
-    if points {
-        for (cell, y) in [(0, 1.0), (2, -0.5)] {
-            prec[(cell, cell)] += 1.0 / 0.25;
-            b[cell] += y / 0.25;
-        }
-    }
-    if sums {
-        let a = DMatrix::from_row_slice(2, 4, &[1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 0.5, 0.0]);
-        let y = DVector::from_vec(vec![2.0, 0.7]);
-        prec += a.transpose() * &a / 0.09;
-        b += a.transpose() * y / 0.09;
-    }
-    let cov = prec.try_inverse().unwrap();
+    let (cov, mean) = exact_posterior(points, sums);
     let ones = DVector::<f64>::from_element(4, 1.0);
     (
         (ones.transpose() * &cov * &ones)[(0, 0)].sqrt(),
-        ones.dot(&(&cov * b)),
+        ones.dot(&mean),
     )
 }
 

@@ -25,3 +25,28 @@ pub fn compile(source: &str, json: &str) -> mmi::eval::CompiledModel {
     let (data, _) = mmi::data::load(&checked, json, "bench.json").expect("the benchmark data load");
     mmi::compile(&checked, &data, &mmi::passes::Settings::default()).expect("compiles")
 }
+
+/// The wall-clock and CPU seconds of one gradient of `model`, averaged over `reps` evaluations cycling
+/// through `points` fixed points near the origin of the unconstrained space (after one warm-up call).
+pub fn gradient_seconds(
+    model: &mmi::eval::CompiledModel,
+    points: usize,
+    reps: usize,
+) -> (f64, f64) {
+    let mut ev = model.evaluator();
+    let mut rng = simulated::Rng(7);
+    let points: Vec<Vec<f64>> = (0..points)
+        .map(|_| (0..model.dim()).map(|_| 0.5 * rng.normal()).collect())
+        .collect();
+    let mut grad = vec![0.0; model.dim()];
+    ev.log_density_and_gradient(&points[0], &mut grad).unwrap();
+    let (start, cpu) = (std::time::Instant::now(), cpu_seconds());
+    for r in 0..reps {
+        ev.log_density_and_gradient(&points[r % points.len()], &mut grad)
+            .unwrap();
+    }
+    (
+        start.elapsed().as_secs_f64() / reps as f64,
+        (cpu_seconds() - cpu) / reps as f64,
+    )
+}
