@@ -712,7 +712,11 @@ fn sample(args: SampleArgs) -> ExitCode {
             }
         });
     }
-    let bars = progress_bars(&settings, args.quiet);
+    // One bar per chain on stderr; none when stderr is not a terminal or with --quiet.
+    let bars = mmi::report::progress::chain_bars(
+        &settings,
+        !args.quiet && std::io::stderr().is_terminal(),
+    );
     let progress = |chain: usize, it: usize| {
         if let Some(b) = bars.get(chain) {
             b.set_position(it as u64);
@@ -792,29 +796,6 @@ fn sample(args: SampleArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// One progress bar per chain on stderr; none when stderr is not a terminal or with --quiet.
-fn progress_bars(
-    s: &mmi::infer::sample::SampleSettings,
-    quiet: bool,
-) -> Vec<indicatif::ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return vec![];
-    }
-    let multi = indicatif::MultiProgress::new();
-    let style =
-        indicatif::ProgressStyle::with_template("chain {prefix} [{bar:40}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> ");
-    (0..s.chains)
-        .map(|c| {
-            let b = multi.add(indicatif::ProgressBar::new((s.warmup + s.draws) as u64));
-            b.set_style(style.clone());
-            b.set_prefix(format!("{}", c + 1));
-            b
-        })
-        .collect()
 }
 
 /// Reads a text file, or says why not (exit code 2).

@@ -436,7 +436,7 @@ impl Session {
         let _ = self.out.flush();
         self.stop.store(false, std::sync::atomic::Ordering::SeqCst);
         self.busy.store(true, std::sync::atomic::Ordering::SeqCst);
-        let bars = progress_bars(&settings, self.progress);
+        let bars = crate::report::progress::chain_bars(&settings, self.progress);
         let progress = |chain: usize, it: usize| {
             if let Some(b) = bars.get(chain) {
                 b.set_position(it as u64);
@@ -921,25 +921,6 @@ impl Session {
             say!(self.out, "({} files)", written.len());
         }
     }
-}
-
-/// One progress bar per chain on standard error, when asked for.
-fn progress_bars(s: &SampleSettings, show: bool) -> Vec<indicatif::ProgressBar> {
-    if !show {
-        return vec![];
-    }
-    let multi = indicatif::MultiProgress::new();
-    let style = indicatif::ProgressStyle::with_template("chain {prefix} [{bar:40}] {pos}/{len}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    (0..s.chains)
-        .map(|c| {
-            let b = multi.add(indicatif::ProgressBar::new((s.warmup + s.draws) as u64));
-            b.set_style(style.clone());
-            b.set_prefix(format!("{}", c + 1));
-            b
-        })
-        .collect()
 }
 
 /// The data variables on the left of likelihood statements.

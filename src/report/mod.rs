@@ -5,5 +5,6 @@ pub mod compare;
 pub mod csv;
 pub mod draws;
 pub mod modalities;
+pub mod progress;
 pub mod rows;
 pub mod summary;
