@@ -181,7 +181,7 @@ struct SampleArgs {
     max_depth: usize,
     /// The metric: `diag` (adapted diagonal, the default), `dense` (adapted dense, for correlated
     /// posteriors), `laplace` (the inverse Hessian at the mode, for badly conditioned nearly Gaussian
-    /// posteriors).
+    /// posteriors; the chains start at draws of the Laplace approximation).
     #[arg(long, value_enum, default_value_t = MetricArg::Diag)]
     metric: MetricArg,
     /// Shorthand for --metric dense.

@@ -56,7 +56,8 @@ pub enum MetricKind {
     /// A dense metric estimated in the same windows (for strongly correlated posteriors).
     Dense,
     /// The inverse Hessian at the mode (Laplace approximation), fixed for the whole run; only the step
-    /// size adapts. For badly conditioned, nearly Gaussian posteriors (linear inverse problems).
+    /// size adapts. For badly conditioned, nearly Gaussian posteriors (linear inverse problems). The
+    /// chains start at draws of the Laplace approximation.
     Laplace,
 }
 
@@ -77,6 +78,18 @@ pub const MAX_LAPLACE_DIM: usize = 2000;
 /// The Laplace metric: the covariance of the Laplace approximation at the mode of the Jacobian-adjusted
 /// log density, found by L-BFGS from a random point of the given seed.
 pub fn laplace_metric(model: &CompiledModel, seed: u64) -> Result<Metric, String> {
+    laplace_start(model, seed, 0).map(|(metric, _)| metric)
+}
+
+/// The Laplace metric and `chains` starting points drawn from the Laplace approximation. A fixed metric
+/// fits the posterior near its mode only: a chain started where the curvature differs by orders of
+/// magnitude (a uniform draw on (-2, 2) can be hundreds of posterior sds out) has no metric
+/// adaptation to rescue it, and can stick there for the whole run.
+fn laplace_start(
+    model: &CompiledModel,
+    seed: u64,
+    chains: usize,
+) -> Result<(Metric, Vec<Vec<f64>>), String> {
     let d = model.dim();
     if d > MAX_LAPLACE_DIM {
         return Err(format!(
@@ -98,7 +111,9 @@ pub fn laplace_metric(model: &CompiledModel, seed: u64) -> Result<Metric, String
     };
     let lap = super::laplace::laplace(&mut ev, &mode)?;
     let cov = nalgebra::DMatrix::from_row_slice(d, d, &lap.covariance);
-    Metric::dense(cov).ok_or_else(|| "the Laplace covariance is not positive definite".to_string())
+    let metric = Metric::dense(cov)
+        .ok_or_else(|| "the Laplace covariance is not positive definite".to_string())?;
+    Ok((metric, lap.draws(chains, seed)))
 }
 
 /// A random point, uniform on (-radius, radius) in every unconstrained coordinate, where the log
@@ -191,15 +206,20 @@ pub fn sample(
     stop: &AtomicBool,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Chain>, SampleError> {
-    let fixed = match settings.metric {
+    let (fixed, starts) = match settings.metric {
         MetricKind::Laplace => {
-            Some(laplace_metric(model, settings.seed).map_err(SampleError::Metric)?)
+            let (metric, starts) = laplace_start(model, settings.seed, settings.chains)
+                .map_err(SampleError::Metric)?;
+            (Some(metric), starts)
         }
-        _ => None,
+        _ => (None, vec![]),
     };
     (0..settings.chains)
         .into_par_iter()
-        .map(|c| run_chain(model, settings, c, fixed.as_ref(), stop, progress))
+        .map(|c| {
+            let start = starts.get(c).map(Vec::as_slice);
+            run_chain(model, settings, c, fixed.as_ref(), start, stop, progress)
+        })
         .collect()
 }
 
@@ -215,6 +235,7 @@ fn run_chain(
     s: &SampleSettings,
     chain: usize,
     fixed_metric: Option<&Metric>,
+    start: Option<&[f64]>,
     stop: &AtomicBool,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Chain, SampleError> {
@@ -225,11 +246,14 @@ fn run_chain(
         .cloned()
         .unwrap_or_else(|| Metric::unit_diag(d));
     let mut nuts = Nuts::new(d, metric, 1.0, s.max_depth);
-    let Some(x0) = initial_point(&mut ev, &mut rng, s.init_radius) else {
-        return Err(SampleError::NoInitialPoint { chain });
-    };
-    nuts.set_position(&mut ev, &x0)
-        .map_err(|_| SampleError::NoInitialPoint { chain })?;
+    // A given start (a Laplace draw) is used where the log density is finite there.
+    if start.is_none_or(|x| nuts.set_position(&mut ev, x).is_err()) {
+        let Some(x0) = initial_point(&mut ev, &mut rng, s.init_radius) else {
+            return Err(SampleError::NoInitialPoint { chain });
+        };
+        nuts.set_position(&mut ev, &x0)
+            .map_err(|_| SampleError::NoInitialPoint { chain })?;
+    }
     let mut stepper = StepSizeAdapter::new(s.adapt_delta);
     // A fixed metric needs no windows: only the step size adapts, over the whole warm-up.
     let mut windows = Windows::new(if fixed_metric.is_some() { 0 } else { s.warmup });
