@@ -304,18 +304,20 @@ pub fn laplace_khat(model: &CompiledModel, lap: &Laplace, weights: &[f64], seed:
             Err(_) => f64::NEG_INFINITY,
         })
         .collect();
-    // Weights all equal to rounding (a Gaussian posterior, to within the finite-difference Hessian's
-    // error) leave no tail to fit, which `psis` reports as an infinite k-hat; they are the best case,
-    // a point mass for a tail, whose shape is -inf.
+    let khat = psis(&log_w).1;
+    // Weights equal to rounding (an exactly Gaussian posterior) may tie at the top and leave `psis` no
+    // tail to fit, which it reports as an infinite k-hat; they are the best case, a point mass for a
+    // tail, whose shape is -inf. (A Gaussian posterior normally shows a k-hat near 0 instead: the
+    // finite-difference Hessian's tiny errors give the weights a light, smooth tail.)
     let (lo, hi) = log_w
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), w| {
             (lo.min(*w), hi.max(*w))
         });
-    if hi - lo <= 1e-12 * hi.abs().max(1.0) {
+    if khat.is_infinite() && lo.is_finite() && hi - lo <= 1e-9 {
         return f64::NEG_INFINITY;
     }
-    psis(&log_w).1
+    khat
 }
 
 /// The warning of a Laplace approximation that fails its self-check (`laplace_khat`).
@@ -572,7 +574,12 @@ impl ModalityReport {
             "residuals": self.residuals.iter().map(|r| json!({
                 "modality": r.modality, "n": r.n, "chi2": r.chi2, "p_value": r.p_value,
             })).collect::<Vec<_>>(),
-            "laplace_khat": self.laplace_khat,
+            // JSON has no infinities: a non-finite k-hat is written as text.
+            "laplace_khat": match self.laplace_khat {
+                Some(k) if k.is_finite() => json!(k),
+                Some(k) => json!(k.to_string()),
+                None => serde_json::Value::Null,
+            },
             "warnings": self.warnings,
             "withheld_warnings": self.withheld,
         })
