@@ -262,6 +262,14 @@ fn report_shows_what_each_modality_contributes() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(v["modalities"][1], "second");
+    // The model is Gaussian: the Laplace self-check passes, on one line, and its k-hat is in the JSON.
+    assert!(
+        stdout.contains("Laplace self-check: k-hat")
+            && stdout.contains("the Gaussian describes it"),
+        "{stdout}"
+    );
+    assert!(v["laplace_khat"].as_f64().unwrap() < 0.5, "{v}");
+    assert_eq!(v["withheld_warnings"], serde_json::json!([]));
 }
 
 #[test]

@@ -465,3 +465,310 @@ modality second { b ~ normal(z + 0.01 * x, 0.1) }
         r.warnings
     );
 }
+
+/// Standard normal draws from a fixed ChaCha8 stream.
+fn normals(rng: &mut rand::rngs::ChaCha8Rng, n: usize) -> Vec<f64> {
+    use rand::RngExt;
+    (0..n)
+        .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal))
+        .collect()
+}
+
+/// The inputs of `worst_conflict` for standardised shifts `z` that are not held back by the
+/// "material" rule: joint sd 0.1 and sd without sqrt(1.01), so var(without) - var(with) = 1 and the
+/// standardised shift is z itself, while the shift in joint sds is 10 z.
+fn shifts(z: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let n = z.len();
+    (
+        z.to_vec(),
+        vec![0.1; n],
+        vec![0.0; n],
+        vec![(1.0f64 + 0.01).sqrt(); n],
+    )
+}
+
+/// The threshold's tail is the one-element 3-sd tail shared out over the elements: n P(|Z| > z_thr(n))
+/// = P(|Z| > 3), checked with statrs's erfc (the code inverts it with erfc_inv); 3 exactly for n = 1.
+#[test]
+fn the_conflict_threshold_shares_the_three_sd_tail_among_the_elements() {
+    use mmi::report::modalities::conflict_threshold;
+    use statrs::function::erf::erfc;
+    let tail = |z: f64| erfc(z / std::f64::consts::SQRT_2);
+    assert_eq!(conflict_threshold(1), 3.0);
+    for n in [2usize, 5, 20, 240, 10_000, 1_000_000] {
+        let z = conflict_threshold(n);
+        let ratio = n as f64 * tail(z) / tail(3.0);
+        assert!((ratio - 1.0).abs() < 1e-9, "n = {n}: z {z}, ratio {ratio}");
+    }
+    // The values the doc comment quotes.
+    for (n, z) in [(20, 3.8), (240, 4.4), (10_000, 5.1)] {
+        assert!((conflict_threshold(n) - z).abs() < 0.05, "n = {n}");
+    }
+}
+
+/// One element: the rule is |z| > 3 and material (shift > 3 joint sds), as before.
+#[test]
+fn one_element_keeps_the_three_sd_rule() {
+    use mmi::report::modalities::worst_conflict;
+    let one = |z: f64| {
+        let (m, s, mw, sw) = shifts(&[z]);
+        worst_conflict(&m, &s, &mw, &sw)
+    };
+    assert_eq!(one(3.01).map(|c| c.0), Some(0));
+    assert_eq!(one(-3.01).map(|c| c.0), Some(0));
+    assert_eq!(one(2.99), None);
+    assert_eq!(one(-2.99), None);
+    // Surprising (z = 10) but not material: a shift of 2.5 joint sds is not a conflict.
+    let (sd, var) = (0.4, 0.01);
+    let with = [1.0];
+    let without = [1.0 - 2.5 * sd];
+    let z = (with[0] - without[0]) / f64::sqrt(var);
+    assert!(z > 10.0 - 1e-9);
+    let sd_without = [(sd * sd + var).sqrt()];
+    assert_eq!(worst_conflict(&with, &[sd], &without, &sd_without), None);
+}
+
+/// Under agreement the z of 240 elements are independent standard normals. The old rule (any |z| > 3)
+/// flags 1 - (1 - 0.0027)^240 = 48% of such searches; the Bonferroni threshold keeps the rate at
+/// 1 - (1 - 0.0027/240)^240 = 0.2696%. Over 20000 searches that is 53.9 alarms with a binomial sd of
+/// 7.3: the count must lie within 4 sds (25 to 83). A genuine 6-sd shift of one element among the 240
+/// is still found, and at that element, every time (another element reaches |z| = 6 with
+/// probability 239 * 2e-9); one of 6 + N(0, 1) sd (a shift that is itself measured with noise) is
+/// found with probability Phi(6 - z_thr(240)) = 0.946, within 4 binomial sds over 4000 searches.
+#[test]
+fn bonferroni_keeps_false_alarms_rare_over_a_240_cell_field() {
+    use mmi::report::modalities::{conflict_threshold, worst_conflict};
+    use rand::SeedableRng;
+    let n = 240;
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(240);
+    let reps = 20_000;
+    let (mut alarms, mut old_rule) = (0usize, 0usize);
+    for _ in 0..reps {
+        let z = normals(&mut rng, n);
+        let (m, s, mw, sw) = shifts(&z);
+        alarms += worst_conflict(&m, &s, &mw, &sw).is_some() as usize;
+        old_rule += z.iter().any(|z| z.abs() > 3.0) as usize;
+    }
+    let alpha = statrs::function::erf::erfc(3.0 / std::f64::consts::SQRT_2);
+    let p = 1.0 - (1.0 - alpha / n as f64).powi(n as i32);
+    let (expected, sd) = (reps as f64 * p, (reps as f64 * p * (1.0 - p)).sqrt());
+    eprintln!("{alarms} alarms in {reps} searches (expected {expected:.1}); old rule {old_rule}");
+    assert!(
+        (alarms as f64 - expected).abs() < 4.0 * sd,
+        "{alarms} false alarms in {reps} searches, expected {expected:.1} +- {sd:.1}"
+    );
+    // The same draws under the old rule: about half the searches raise an alarm.
+    let old = 1.0 - (1.0 - alpha).powi(n as i32);
+    let old_sd = (reps as f64 * old * (1.0 - old)).sqrt();
+    assert!(
+        (old_rule as f64 - reps as f64 * old).abs() < 4.0 * old_sd,
+        "old rule: {old_rule} of {reps}"
+    );
+    // A genuine shift is still caught.
+    for rep in 0..2000 {
+        let mut z = normals(&mut rng, n);
+        let at = rep % n;
+        z[at] = if rep % 2 == 0 { 6.0 } else { -6.0 };
+        let (m, s, mw, sw) = shifts(&z);
+        assert_eq!(
+            worst_conflict(&m, &s, &mw, &sw).map(|c| c.0),
+            Some(at),
+            "rep {rep}"
+        );
+    }
+    let searches = 4000;
+    let mut caught = 0;
+    for rep in 0..searches {
+        let mut z = normals(&mut rng, n);
+        let at = rep % n;
+        z[at] += 6.0;
+        let (m, s, mw, sw) = shifts(&z);
+        caught += (worst_conflict(&m, &s, &mw, &sw).map(|c| c.0) == Some(at)) as usize;
+    }
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let power = Normal::standard().cdf(6.0 - conflict_threshold(n));
+    let sd = (searches as f64 * power * (1.0 - power)).sqrt();
+    eprintln!("caught {caught} of {searches} (power {power:.3})");
+    assert!(
+        (caught as f64 - searches as f64 * power).abs() < 4.0 * sd,
+        "caught {caught} of {searches}, expected {:.0} +- {sd:.1}",
+        searches as f64 * power
+    );
+}
+
+/// A linear-Gaussian field of 240 cells seen by two instruments, data simulated from the model itself
+/// (the sources agree by construction): `coarse` (noise 2) and `fine` (noise 0.5). Leaving `fine` out
+/// moves each cell's mean by a standard normal z (times sqrt(var without - var with), 1.8 joint sds,
+/// so the "material" rule does not hold the search back); leaving `coarse` out moves them by less
+/// than the material 3 joint sds.
+const FIELD: &str = r#"
+data { n: int > 0, y_coarse: vector[n], y_fine: vector[n] }
+latent { x: vector[n] ~ normal(0, 1) }
+modality coarse { y_coarse ~ normal(x, 2) }
+modality fine { y_fine ~ normal(x, 0.5) }
+"#;
+
+fn field_data(rng: &mut rand::rngs::ChaCha8Rng, n: usize) -> String {
+    let x = normals(rng, n);
+    let e1 = normals(rng, n);
+    let e2 = normals(rng, n);
+    let coarse: Vec<f64> = x.iter().zip(&e1).map(|(x, e)| x + 2.0 * e).collect();
+    let fine: Vec<f64> = x.iter().zip(&e2).map(|(x, e)| x + 0.5 * e).collect();
+    serde_json::json!({"n": n, "y_coarse": coarse, "y_fine": fine}).to_string()
+}
+
+/// The Laplace report on 20 simulated data sets of the 240-cell field: the old 3-sd rule would have
+/// cried wolf on about half of them (the largest |z| of 240 standard normals exceeds 3 with probability
+/// 0.48; at least 4 of 20 is asserted, which fails with probability 0.001); the report's own rule
+/// raises no more than one alarm (two or more has probability 0.0014). The model is Gaussian, so the
+/// Laplace self-check passes on every data set (k-hat < 0.5, no warning).
+#[test]
+fn a_field_whose_sources_agree_raises_no_false_alarm() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(17);
+    let (mut alarms, mut old_rule) = (0, 0);
+    for _ in 0..20 {
+        let data = field_data(&mut rng, 240);
+        let model = common::compile(FIELD, &data, &mmi::passes::Settings::default());
+        let r = modality_report(&model, 1);
+        let khat = r.laplace_khat.expect("a joint fit");
+        eprintln!("k-hat {khat:.3}");
+        assert!(khat < 0.5, "k-hat {khat}");
+        assert!(
+            !r.warnings
+                .iter()
+                .any(|w| w.contains("Laplace approximation")),
+            "{:?}",
+            r.warnings
+        );
+        alarms += r.warnings.iter().filter(|w| w.contains(" pulls ")).count();
+        // What the one-element rule would have said, leaving `fine` out.
+        let (FitResult::Fit(j), FitResult::Fit(lo)) = (&r.joint, &r.leave_out[1]) else {
+            panic!("no fit")
+        };
+        old_rule += (0..240).any(|i| {
+            let z = (j.mean[i] - lo.mean[i]) / (lo.sd[i].powi(2) - j.sd[i].powi(2)).sqrt();
+            z.abs() > 3.0 && ((j.mean[i] - lo.mean[i]) / j.sd[i]).abs() > 3.0
+        }) as usize;
+    }
+    eprintln!("{alarms} alarms; the old rule: {old_rule} of 20");
+    assert!(alarms <= 1, "{alarms} false alarms");
+    assert!(old_rule >= 4, "the old rule flagged only {old_rule} of 20");
+}
+
+/// The Laplace approximation's log density is the normalised Gaussian with the exact posterior's mean
+/// and covariance (the model is linear-Gaussian), checked against a dense nalgebra computation.
+#[test]
+fn the_laplace_log_density_is_the_gaussian_one() {
+    use mmi::infer::laplace::laplace;
+    use mmi::infer::lbfgs::{maximise, LbfgsSettings};
+    let model = common::compile(MODEL, DATA, &mmi::passes::Settings::default());
+    let mut ev = model.evaluator();
+    let mode = maximise(&mut ev, &[0.0; 4], &LbfgsSettings::default())
+        .unwrap()
+        .x;
+    let lap = laplace(&mut ev, &mode).unwrap();
+    let (cov, mean) = exact_posterior(true, true);
+    let prec = cov.clone().try_inverse().unwrap();
+    for x in lap.draws(20, 3) {
+        let d = DVector::from_vec(x.clone()) - &mean;
+        let want = -0.5
+            * (4.0 * (2.0 * std::f64::consts::PI).ln()
+                + cov.determinant().ln()
+                + (d.transpose() * &prec * &d)[(0, 0)]);
+        let got = lap.log_density(&x);
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+}
+
+/// The four-cell linear-Gaussian model passes the Laplace self-check and says so in one line.
+#[test]
+fn the_laplace_self_check_passes_on_a_linear_gaussian_model() {
+    let model = common::compile(MODEL, DATA, &mmi::passes::Settings::default());
+    let r = modality_report(&model, 1);
+    let khat = r.laplace_khat.expect("a joint fit");
+    eprintln!("k-hat {khat:.3}");
+    assert!(khat < 0.5, "k-hat {khat}");
+    let table = r.table();
+    let lines: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("Laplace self-check: k-hat"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{table}");
+    assert!(lines[0].contains("the Gaussian describes it"), "{table}");
+    assert!(!table.contains("Warning"), "{table}");
+    assert_eq!(r.json()["laplace_khat"].as_f64(), Some(khat));
+}
+
+/// A scale multiplying a 240-cell field (the porosity field and Archie exponent of a field model in
+/// miniature): y_i ~ normal(s f_i + b, 0.2), f ~ normal(0, 1), and a gauge reading s itself. The
+/// field's prior fixes s only through the spread of all 240 cells together, so the joint mode in
+/// (log s, f) misses the s^-240 volume factor of the marginal of s (the Laplace mean of s is 2.15
+/// where the truth is 1.5, and the field's residuals at the mode are 0.06 of their noise), and the
+/// Laplace Gaussian sits away from the posterior mass. The data are simulated from the model, so the two modalities
+/// agree by construction.
+const SCALED_FIELD: &str = r#"
+data { n: int > 0, y: vector[n], g: real }
+latent { s: real > 0 ~ lognormal(0, 1), b: real ~ normal(0, 5), f: vector[n] ~ normal(0, 1) }
+modality field { y ~ normal(s * f + b, 0.2) }
+modality gauge { g ~ normal(s, 0.1) }
+"#;
+
+fn scaled_field_data() -> String {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+    let (n, s, b) = (240, 1.5, 0.3);
+    let f = normals(&mut rng, n);
+    let e = normals(&mut rng, n + 1);
+    let y: Vec<f64> = f.iter().zip(&e).map(|(f, e)| s * f + b + 0.2 * e).collect();
+    let g = s + 0.1 * e[n];
+    serde_json::json!({"n": n, "y": y, "g": g}).to_string()
+}
+
+/// On the scale times a field the self-check fails (k-hat > 0.7) and says so, in the table line and
+/// as the first warning. The Laplace fits would have named conflicts and residuals far beyond the
+/// noise where the sources agree by construction: those are withheld (kept in the JSON only).
+#[test]
+fn the_laplace_self_check_fails_on_a_scale_times_a_field() {
+    let model = common::compile(
+        SCALED_FIELD,
+        &scaled_field_data(),
+        &mmi::passes::Settings::default(),
+    );
+    let r = modality_report(&model, 1);
+    let table = r.table();
+    eprintln!("{table}\nwithheld: {:#?}", r.withheld);
+    let khat = r.laplace_khat.expect("a joint fit");
+    assert!(khat > 0.7, "k-hat {khat}");
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    let w = &r.warnings[0];
+    assert!(
+        w.starts_with("the Laplace approximation does not describe this posterior (k-hat")
+            && w.contains("may be far off")
+            && w.contains("mmi sample --report")
+            && w.contains("mmi report --draws DIR"),
+        "{w}"
+    );
+    assert!(
+        table.contains("the Gaussian does not describe it"),
+        "{table}"
+    );
+    // What the fits would have said about sources that agree: false alarms, not shown.
+    assert!(
+        r.withheld.iter().any(|w| w.contains(" pulls ")),
+        "{:?}",
+        r.withheld
+    );
+    assert!(
+        w.contains(&format!(
+            "the {} conflict and residual warnings",
+            r.withheld.len()
+        )),
+        "{w}"
+    );
+    assert!(!table.contains(" pulls "), "{table}");
+    assert_eq!(
+        r.json()["withheld_warnings"].as_array().map(|a| a.len()),
+        Some(r.withheld.len())
+    );
+}

@@ -172,6 +172,24 @@ impl Laplace {
             .collect()
     }
 
+    /// The normalised log density of the approximation at `x`:
+    /// -1/2 (d log(2 pi) + log det(covariance) + |L'(x - mode)|^2), with L L' the precision. The
+    /// Laplace report compares it with the model's log density at the draws (importance weights).
+    pub fn log_density(&self, x: &[f64]) -> f64 {
+        let d = self.mode.len();
+        // y = L'(x - mode), accumulated row by row of L (contiguous in memory).
+        let mut y = vec![0.0; d];
+        for k in 0..d {
+            let dk = x[k] - self.mode[k];
+            let row = &self.precision_chol[k * d..k * d + k + 1];
+            for (yi, l) in y.iter_mut().zip(row) {
+                *yi += l * dk;
+            }
+        }
+        let q: f64 = y.iter().map(|v| v * v).sum();
+        -0.5 * (d as f64 * (2.0 * std::f64::consts::PI).ln() + self.log_det_cov + q)
+    }
+
     /// The Laplace estimate of the log evidence, log p(mode) + d/2 log(2 pi) + 1/2 log det(covariance).
     /// It is the log marginal likelihood only when `log_density_at_mode` is normalised (compile with
     /// `keep_constants`); it is exact for a linear-Gaussian model.

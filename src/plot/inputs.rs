@@ -13,7 +13,7 @@ use crate::eval::CompiledModel;
 use crate::infer::laplace::laplace;
 use crate::infer::lbfgs::{maximise, LbfgsSettings};
 use crate::infer::sample::{chain_rng, initial_point};
-use crate::report::draws::DrawsReport;
+use crate::report::draws::{DrawsReport, KHAT_MAX};
 use crate::report::modalities::{FitResult, ModalityReport};
 use std::path::PathBuf;
 
@@ -373,6 +373,16 @@ pub fn contributions(report: &AnyReport, model_name: &str) -> Result<Contributio
             let mut alone_notes: Vec<String> = why(&r.prior, "the prior alone".into())
                 .into_iter()
                 .collect();
+            // The report's self-check: bars from a Gaussian that does not describe the posterior.
+            if let Some(k) = r.laplace_khat.filter(|k| k.is_nan() || *k > KHAT_MAX) {
+                alone_notes.insert(
+                    0,
+                    format!(
+                        "the Laplace approximation does not describe this posterior (k-hat \
+                         {k:.2} > {KHAT_MAX}): the bars may be far off; sample for the draws' report"
+                    ),
+                );
+            }
             alone_notes.extend(
                 r.modalities
                     .iter()

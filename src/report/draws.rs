@@ -274,7 +274,14 @@ pub fn draws_report(
             &lo.mean[..nl],
             &lo.sd[..nl],
         ) {
-            warnings.push(conflict_warning(m, &names[i], z, joint_mean[i], lo.mean[i]));
+            warnings.push(conflict_warning(
+                m,
+                &names[i],
+                z,
+                joint_mean[i],
+                lo.mean[i],
+                nl,
+            ));
         }
     }
     for c in &checks {
