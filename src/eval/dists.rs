@@ -23,6 +23,8 @@ use statrs::function::gamma::{digamma, ln_gamma};
 // normaliser and its delta gradient; ops has an accurate one.
 use super::ops::erf;
 
+use super::logistic::{LogisticBlock, BLOCK};
+
 /// log(pi).
 const LN_PI: f64 = 1.144_729_885_849_400_2;
 /// log(sqrt(2 pi)).
@@ -316,56 +318,6 @@ fn common_len(args: &[&[f64]]) -> Option<usize> {
     args.iter()
         .all(|a| a.len() == 1 || a.len() == n)
         .then_some(n)
-}
-
-/// The logistic quantities of x, from one exp and one log1p, without overflow or cancellation for
-/// any x.
-#[derive(Clone, Copy)]
-struct Logistic {
-    /// log(1 + exp(x)).
-    softplus: f64,
-    /// log(1 + exp(-x)).
-    softplus_neg: f64,
-    /// inv_logit(x) = 1 / (1 + exp(-x)).
-    p: f64,
-    /// 1 - inv_logit(x).
-    q: f64,
-}
-
-#[inline]
-fn logistic(x: f64) -> Logistic {
-    let e = (-x.abs()).exp();
-    let l = ln_1p_unit(e);
-    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
-    if x >= 0.0 {
-        Logistic {
-            softplus: x + l,
-            softplus_neg: l,
-            p: big,
-            q: small,
-        }
-    } else {
-        Logistic {
-            softplus: l,
-            softplus_neg: -x + l,
-            p: small,
-            q: big,
-        }
-    }
-}
-
-/// log(1 + e) for e in [0, 1], to a few ulps: log(u) e / (u - 1) with u = 1 + e rounded, which
-/// cancels the rounding of u (Goldberg, "What every computer scientist should know about
-/// floating-point arithmetic", theorem 4). One `ln` costs about a third of libm's `log1p`, and the
-/// logistic terms of every count likelihood go through here (10^6 and more per gradient).
-#[inline]
-fn ln_1p_unit(e: f64) -> f64 {
-    let u = 1.0 + e;
-    if u == 1.0 {
-        e
-    } else {
-        u.ln() * e / (u - 1.0)
-    }
 }
 
 /// The sign of x, 0 at 0 (the subgradient Stan uses for |x|).
@@ -971,21 +923,30 @@ fn bernoulli_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let kernel = t.live(&[0, 1]);
     let want = g.wants(1);
     let mut lp = 0.0;
-    for k in 0..n {
-        let (yk, e) = (at(y, k), at(eta, k));
-        let one = if yk == 1.0 {
-            true
-        } else if yk == 0.0 {
-            false
-        } else {
-            return f64::NEG_INFINITY;
-        };
-        let s = logistic(e);
-        if kernel {
-            lp -= if one { s.softplus_neg } else { s.softplus };
+    let (mut x, mut block) = ([0.0; BLOCK], LogisticBlock::default());
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        for (j, x) in x[..m].iter_mut().enumerate() {
+            *x = at(eta, start + j);
         }
-        if want {
-            g.add(1, k, yk - s.p);
+        block.fill(&x[..m]);
+        for j in 0..m {
+            let k = start + j;
+            let yk = at(y, k);
+            let one = if yk == 1.0 {
+                true
+            } else if yk == 0.0 {
+                false
+            } else {
+                return f64::NEG_INFINITY;
+            };
+            let s = block.get(j);
+            if kernel {
+                lp -= if one { s.softplus_neg } else { s.softplus };
+            }
+            if want {
+                g.add(1, k, yk - s.p);
+            }
         }
     }
     lp
@@ -1000,29 +961,38 @@ fn binomial_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let want = g.wants(2);
     let mut ln_choose = Memo::new();
     let mut lp = 0.0;
-    for k in 0..n {
-        let (yk, nk, e) = (at(y, k), at(trials, k), at(eta, k));
-        if !(is_count(yk) && is_count(nk) && yk <= nk) {
-            return f64::NEG_INFINITY;
+    let (mut x, mut block) = ([0.0; BLOCK], LogisticBlock::default());
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        for (j, x) in x[..m].iter_mut().enumerate() {
+            *x = at(eta, start + j);
         }
-        let s = logistic(e);
-        if kernel {
-            // log p = -log(1 + exp(-eta)), log(1 - p) = -log(1 + exp(eta)); zero counts are skipped
-            // so that an infinite eta cannot give 0 * inf.
-            if yk != 0.0 {
-                lp -= yk * s.softplus_neg;
+        block.fill(&x[..m]);
+        for j in 0..m {
+            let k = start + j;
+            let (yk, nk) = (at(y, k), at(trials, k));
+            if !(is_count(yk) && is_count(nk) && yk <= nk) {
+                return f64::NEG_INFINITY;
             }
-            if nk != yk {
-                lp -= (nk - yk) * s.softplus;
+            let s = block.get(j);
+            if kernel {
+                // log p = -log(1 + exp(-eta)), log(1 - p) = -log(1 + exp(eta)); zero counts are
+                // skipped so that an infinite eta cannot give 0 * inf.
+                if yk != 0.0 {
+                    lp -= yk * s.softplus_neg;
+                }
+                if nk != yk {
+                    lp -= (nk - yk) * s.softplus;
+                }
             }
-        }
-        if choose {
-            lp += ln_choose.get((nk, yk), |(nk, yk)| {
-                ln_gamma(nk + 1.0) - ln_gamma(yk + 1.0) - ln_gamma(nk - yk + 1.0)
-            });
-        }
-        if want {
-            g.add(2, k, yk - nk * s.p);
+            if choose {
+                lp += ln_choose.get((nk, yk), |(nk, yk)| {
+                    ln_gamma(nk + 1.0) - ln_gamma(yk + 1.0) - ln_gamma(nk - yk + 1.0)
+                });
+            }
+            if want {
+                g.add(2, k, yk - nk * s.p);
+            }
         }
     }
     lp
@@ -1040,41 +1010,57 @@ fn neg_binomial_2_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let want_phi = g.wants(2);
     // log phi, lgamma(phi), digamma(phi).
     let mut phi_terms = Memo::new();
+    let phi_special = |p: f64| {
+        let (lg, psi) = lgamma_psi(p, want_phi);
+        (p.ln(), lg, psi)
+    };
     let mut ln_fact = Memo::new();
     let mut rising = RisingCache::new();
     let mut lp = 0.0;
-    for k in 0..n {
-        let (yk, e, p) = (at(y, k), at(eta, k), at(phi, k));
-        if !(is_count(yk) && p > 0.0) {
-            return f64::NEG_INFINITY;
+    let (mut x, mut block) = ([0.0; BLOCK], LogisticBlock::default());
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        // x = eta - log phi, so that p = mu / (mu + phi) = inv_logit(x), q = phi / (mu + phi).
+        for (j, x) in x[..m].iter_mut().enumerate() {
+            let p = at(phi, start + j);
+            // A dispersion out of its domain is reported below, entry by entry.
+            let ln_phi = if p > 0.0 {
+                phi_terms.get(p, phi_special).0
+            } else {
+                0.0
+            };
+            *x = at(eta, start + j) - ln_phi;
         }
-        let (ln_phi, lg_phi, psi_phi) = phi_terms.get(p, |p| {
-            let (lg, psi) = lgamma_psi(p, want_phi);
-            (p.ln(), lg, psi)
-        });
-        let x = e - ln_phi;
-        // p = mu / (mu + phi), q = phi / (mu + phi).
-        let s = logistic(x);
-        if kernel {
-            lp -= p * s.softplus;
-            if yk != 0.0 {
-                lp -= yk * s.softplus_neg;
+        block.fill(&x[..m]);
+        for j in 0..m {
+            let k = start + j;
+            let (yk, p) = (at(y, k), at(phi, k));
+            if !(is_count(yk) && p > 0.0) {
+                return f64::NEG_INFINITY;
             }
-        }
-        let (lg_ratio, psi_diff) = if t_yphi || want_phi {
-            rising.get(yk, p, lg_phi, psi_phi, want_phi)
-        } else {
-            (0.0, 0.0)
-        };
-        if t_yphi {
-            lp += lg_ratio;
-        }
-        if factorial {
-            lp -= ln_fact.get(yk, |yk| ln_gamma(yk + 1.0));
-        }
-        g.add(1, k, yk - (yk + p) * s.p);
-        if want_phi {
-            g.add(2, k, psi_diff - s.softplus + s.p - yk * s.q / p);
+            let (_, lg_phi, psi_phi) = phi_terms.get(p, phi_special);
+            let s = block.get(j);
+            if kernel {
+                lp -= p * s.softplus;
+                if yk != 0.0 {
+                    lp -= yk * s.softplus_neg;
+                }
+            }
+            let (lg_ratio, psi_diff) = if t_yphi || want_phi {
+                rising.get(yk, p, lg_phi, psi_phi, want_phi)
+            } else {
+                (0.0, 0.0)
+            };
+            if t_yphi {
+                lp += lg_ratio;
+            }
+            if factorial {
+                lp -= ln_fact.get(yk, |yk| ln_gamma(yk + 1.0));
+            }
+            g.add(1, k, yk - (yk + p) * s.p);
+            if want_phi {
+                g.add(2, k, psi_diff - s.softplus + s.p - yk * s.q / p);
+            }
         }
     }
     lp

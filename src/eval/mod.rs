@@ -5,6 +5,7 @@ pub mod affine;
 pub mod dists;
 pub mod fields;
 pub mod forward;
+pub mod logistic;
 pub mod model;
 pub mod ops;
 pub mod reverse;
