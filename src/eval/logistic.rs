@@ -95,8 +95,8 @@ impl LogisticBlock {
 #[inline(always)]
 pub fn logistic(x: f64) -> Logistic {
     let e = exp_nonpositive(-x.abs());
-    let l = ln_1p_unit(e);
     let r = 1.0 / (1.0 + e);
+    let l = ln_1p_reciprocal(e, r);
     let (big, small) = (r, e * r);
     let positive = x >= 0.0;
     Logistic {
@@ -156,6 +156,12 @@ pub fn exp_nonpositive(x: f64) -> f64 {
 /// s = f / (2 + f) and a minimax polynomial in s^2. Below an ulp of error, also for tiny e.
 #[inline(always)]
 pub fn ln_1p_unit(e: f64) -> f64 {
+    ln_1p_reciprocal(e, 1.0 / (1.0 + e))
+}
+
+/// [`ln_1p_unit`] given r = 1 / (1 + e) (which the logistic terms need anyway: one division less).
+#[inline(always)]
+fn ln_1p_reciprocal(e: f64, r: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
     const LG1: f64 = 6.666_666_666_666_735_130e-1;
@@ -169,7 +175,7 @@ pub fn ln_1p_unit(e: f64) -> f64 {
     let big = u > SQRT_2;
     // k = 1: f = u / 2 - 1 exactly, and u - 1 is exact (Sterbenz), so c is the rounding of u.
     let f = if big { 0.5 * u - 1.0 } else { e };
-    let c = if big { (e - (u - 1.0)) / u } else { 0.0 };
+    let c = if big { (e - (u - 1.0)) * r } else { 0.0 };
     let k = if big { 1.0 } else { 0.0 };
     let s = f / (2.0 + f);
     let z = s * s;
