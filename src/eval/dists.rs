@@ -274,6 +274,39 @@ impl Grads<'_, '_> {
     }
 }
 
+impl Grads<'_, '_> {
+    /// Adds `v(j)` to the gradient of argument `i` at elements `start + j`, j < m (all to element 0
+    /// when it is broadcast): the per-element `add` of a block, with the checks made once.
+    #[inline]
+    fn add_block(&mut self, i: usize, start: usize, m: usize, v: impl Fn(usize) -> f64) {
+        if let Some(Some(g)) = self.g.get_mut(i) {
+            if g.len() == 1 {
+                g[0] += lane_sum(m, v);
+            } else if let Some(g) = g.get_mut(start..start + m) {
+                for (j, x) in g.iter_mut().enumerate() {
+                    *x += v(j);
+                }
+            }
+        }
+    }
+}
+
+/// Σ f(j) for j < m with independent accumulators, so that the sum is not one serial chain of
+/// additions (and vectorises).
+#[inline(always)]
+fn lane_sum(m: usize, f: impl Fn(usize) -> f64) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0; LANES];
+    let full = m / LANES * LANES;
+    for c in (0..full).step_by(LANES) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(c + l);
+        }
+    }
+    let tail: f64 = (full..m).map(&f).sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}
+
 /// A one-entry cache of a pure function of a parameter: with a broadcast (or repeated) parameter the
 /// special functions of it are computed once per call instead of once per element.
 struct Memo<K, V> {
@@ -350,7 +383,8 @@ fn is_count(x: f64) -> bool {
     // Adding 2^52 rounds any smaller nonnegative number to an integer; larger finite ones are
     // integers. (`fract` is a libm call on baseline x86-64, and this runs for every count.)
     const TWO_52: f64 = 4_503_599_627_370_496.0;
-    x >= 0.0 && x < f64::INFINITY && (x >= TWO_52 || (x + TWO_52) - TWO_52 == x)
+    // `&` and `|`, not `&&` and `||`: no branches, so that loops over counts vectorise.
+    (x >= 0.0) & (x < f64::INFINITY) & ((x >= TWO_52) | ((x + TWO_52) - TWO_52 == x))
 }
 
 /// `if cond { a } else { b }` without a branch: the conditions in the count likelihoods' loops
@@ -932,31 +966,27 @@ fn poisson_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
 fn bernoulli_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let (y, eta) = (a[0], a[1]);
     let kernel = t.live(&[0, 1]);
-    let want = g.wants(1);
     let mut lp = 0.0;
-    let (mut x, mut block) = ([0.0; BLOCK], LogisticBlock::default());
+    let (mut x, mut yb, mut s) = ([0.0; BLOCK], [0.0; BLOCK], LogisticBlock::default());
     for start in (0..n).step_by(BLOCK) {
         let m = BLOCK.min(n - start);
-        for (j, x) in x[..m].iter_mut().enumerate() {
-            *x = at(eta, start + j);
-        }
-        block.fill(&x[..m]);
         for j in 0..m {
-            let k = start + j;
-            let yk = at(y, k);
-            // `|`, not `||`: one well-predicted branch for the domain, none on the value.
-            if !((yk == 0.0) | (yk == 1.0)) {
-                return f64::NEG_INFINITY;
-            }
-            let one = yk == 1.0;
-            let s = block.get(j);
-            if kernel {
-                lp -= select(one, s.softplus_neg, s.softplus);
-            }
-            if want {
-                g.add(1, k, yk - s.p);
-            }
+            (x[j], yb[j]) = (at(eta, start + j), at(y, start + j));
         }
+        // The domain for the whole block (no early exit inside, no branch on the data).
+        if !yb[..m]
+            .iter()
+            .fold(true, |ok, &v| ok & ((v == 0.0) | (v == 1.0)))
+        {
+            return f64::NEG_INFINITY;
+        }
+        s.fill(&x[..m]);
+        if kernel {
+            lp -= lane_sum(m, |j| {
+                select(yb[j] == 1.0, s.softplus_neg[j], s.softplus[j])
+            });
+        }
+        g.add_block(1, start, m, |j| yb[j] - s.p[j]);
     }
     lp
 }
@@ -1026,48 +1056,53 @@ fn neg_binomial_2_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let mut ln_fact = Memo::new();
     let mut rising = RisingCache::new();
     let mut lp = 0.0;
-    let (mut x, mut block) = ([0.0; BLOCK], LogisticBlock::default());
+    let (mut x, mut yb, mut pb) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
+    let (mut lg_ratio, mut psi_diff, mut s) =
+        ([0.0; BLOCK], [0.0; BLOCK], LogisticBlock::default());
     for start in (0..n).step_by(BLOCK) {
         let m = BLOCK.min(n - start);
-        // x = eta - log phi, so that p = mu / (mu + phi) = inv_logit(x), q = phi / (mu + phi).
-        for (j, x) in x[..m].iter_mut().enumerate() {
-            let p = at(phi, start + j);
-            // A dispersion out of its domain is reported below, entry by entry.
-            let ln_phi = if p > 0.0 {
-                phi_terms.get(p, phi_special).0
-            } else {
-                0.0
-            };
-            *x = at(eta, start + j) - ln_phi;
-        }
-        block.fill(&x[..m]);
         for j in 0..m {
-            let k = start + j;
-            let (yk, p) = (at(y, k), at(phi, k));
-            if !(is_count(yk) && p > 0.0) {
-                return f64::NEG_INFINITY;
+            (yb[j], pb[j]) = (at(y, start + j), at(phi, start + j));
+        }
+        // The domain for the whole block (no early exit inside, no branch on the data).
+        let ok = yb[..m]
+            .iter()
+            .zip(&pb[..m])
+            .fold(true, |ok, (&y, &p)| ok & is_count(y) & (p > 0.0));
+        if !ok {
+            return f64::NEG_INFINITY;
+        }
+        // x = eta - log phi, so that p = mu / (mu + phi) = inv_logit(x), q = phi / (mu + phi).
+        for j in 0..m {
+            x[j] = at(eta, start + j) - phi_terms.get(pb[j], phi_special).0;
+        }
+        s.fill(&x[..m]);
+        // The count terms (cached per count while phi repeats) and the factorials, entry by entry.
+        let mut lp_counts = 0.0;
+        if t_yphi || want_phi || factorial {
+            for j in 0..m {
+                let (_, lg_phi, psi_phi) = phi_terms.get(pb[j], phi_special);
+                (lg_ratio[j], psi_diff[j]) = rising.get(yb[j], pb[j], lg_phi, psi_phi, want_phi);
+                if t_yphi {
+                    lp_counts += lg_ratio[j];
+                }
+                if factorial {
+                    lp_counts -= ln_fact.get(yb[j], |y| ln_gamma(y + 1.0));
+                }
             }
-            let (_, lg_phi, psi_phi) = phi_terms.get(p, phi_special);
-            let s = block.get(j);
-            if kernel {
-                // Zero counts skip y log(1 + exp(-x)), so that x = -inf cannot give 0 * inf.
-                lp -= p * s.softplus + select(yk != 0.0, yk * s.softplus_neg, 0.0);
-            }
-            let (lg_ratio, psi_diff) = if t_yphi || want_phi {
-                rising.get(yk, p, lg_phi, psi_phi, want_phi)
-            } else {
-                (0.0, 0.0)
-            };
-            if t_yphi {
-                lp += lg_ratio;
-            }
-            if factorial {
-                lp -= ln_fact.get(yk, |yk| ln_gamma(yk + 1.0));
-            }
-            g.add(1, k, yk - (yk + p) * s.p);
-            if want_phi {
-                g.add(2, k, psi_diff - s.softplus + s.p - yk * s.q / p);
-            }
+        }
+        lp += lp_counts;
+        if kernel {
+            // Zero counts skip y log(1 + exp(-x)), so that x = -inf cannot give 0 * inf.
+            lp -= lane_sum(m, |j| {
+                pb[j] * s.softplus[j] + select(yb[j] != 0.0, yb[j] * s.softplus_neg[j], 0.0)
+            });
+        }
+        g.add_block(1, start, m, |j| yb[j] - (yb[j] + pb[j]) * s.p[j]);
+        if want_phi {
+            g.add_block(2, start, m, |j| {
+                psi_diff[j] - s.softplus[j] + s.p[j] - yb[j] * s.q[j] / pb[j]
+            });
         }
     }
     lp

@@ -28,10 +28,10 @@ pub struct Logistic {
 
 /// The logistic quantities of up to `BLOCK` entries, array by array.
 pub struct LogisticBlock {
-    softplus: [f64; BLOCK],
-    softplus_neg: [f64; BLOCK],
-    p: [f64; BLOCK],
-    q: [f64; BLOCK],
+    pub softplus: [f64; BLOCK],
+    pub softplus_neg: [f64; BLOCK],
+    pub p: [f64; BLOCK],
+    pub q: [f64; BLOCK],
 }
 
 impl Default for LogisticBlock {
