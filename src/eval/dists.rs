@@ -384,7 +384,7 @@ fn is_count(x: f64) -> bool {
     // integers. (`fract` is a libm call on baseline x86-64, and this runs for every count.)
     const TWO_52: f64 = 4_503_599_627_370_496.0;
     // `&` and `|`, not `&&` and `||`: no branches, so that loops over counts vectorise.
-    (x >= 0.0) & (x < f64::INFINITY) & ((x >= TWO_52) | ((x + TWO_52) - TWO_52 == x))
+    (x >= 0.0) & (x != f64::INFINITY) & ((x >= TWO_52) | ((x + TWO_52) - TWO_52 == x))
 }
 
 /// `if cond { a } else { b }` without a branch: the conditions in the count likelihoods' loops

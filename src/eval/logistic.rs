@@ -8,7 +8,14 @@
 //! (with AVX2 where the processor has it, chosen at run time; the two paths compute the same IEEE
 //! operations, so results do not depend on the machine). Accuracy: within a few ulps of libm.
 
+// fdlibm's constants are quoted as published (more digits than an f64 holds).
+#![allow(clippy::excessive_precision)]
+
 use std::f64::consts::SQRT_2;
+
+/// ln 2 split so that n LN2_HI is exact for |n| < 2^11 (fdlibm's constants).
+const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 
 /// Entries per block: the stack arrays stay small (2.5 KB) and the vector loops long.
 pub const BLOCK: usize = 64;
@@ -123,9 +130,6 @@ fn pow2(m: f64) -> f64 {
 /// 2^-1022 come out subnormal instead of being flushed.
 #[inline(always)]
 pub fn exp_nonpositive(x: f64) -> f64 {
-    // ln 2 split so that n LN2_HI is exact for |n| < 2^11 (fdlibm's constants).
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
     const LOG2_E: f64 = std::f64::consts::LOG2_E;
     // exp(-745.2) rounds to 0; clamping keeps n within the range of the two-step scaling.
     let x = if x < -745.2 { -745.2 } else { x };
@@ -158,8 +162,6 @@ pub fn ln_1p_unit(e: f64) -> f64 {
 /// [`ln_1p_unit`] and 1 / (1 + e), which the logistic terms need too, from one division.
 #[inline(always)]
 fn ln_1p_and_reciprocal(e: f64) -> (f64, f64) {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
     const LG1: f64 = 6.666_666_666_666_735_130e-1;
     const LG2: f64 = 3.999_999_999_940_941_908e-1;
     const LG3: f64 = 2.857_142_874_366_239_149e-1;
