@@ -1,7 +1,8 @@
 //! The single-cell multiome model (models/multiome.mmi) at scale. Run with
 //! `cargo bench --bench multiome`; prints the gradient time of the shipped small data set (60 cells)
 //! and of a realistic one (2000 cells, 500 genes, 1000 peaks: 10^6 negative-binomial and 2 x 10^6
-//! Bernoulli entries), and the MAP (L-BFGS) of the realistic one from `mmi map`'s initial point.
+//! Bernoulli entries; also without affine fusion, to show what it saves), and the MAP (L-BFGS) of the
+//! realistic one from `mmi map`'s initial point.
 //! The realistic data are simulated with `mmi::infer::simulate` from the truth in tests/common/simulated.rs, made the way the
 //! shipped truth was made (three cell types as clusters in a 2-D state; RNA loads on the first axis,
 //! ATAC on the second). Times are wall-clock and this thread's CPU time.
@@ -44,6 +45,18 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     gradient_time(&format!("{n} cells, {g} genes, {p} peaks"), &model, 20);
+    // What affine fusion saves: the same graph with the linear predictors as a product, broadcast
+    // copies of the offsets and partial sums.
+    let unfused = support::compile_with(
+        &source,
+        &data,
+        &mmi::passes::Settings {
+            fuse_affine: false,
+            ..mmi::passes::Settings::default()
+        },
+    );
+    gradient_time("the same without affine fusion", &unfused, 20);
+    drop(unfused);
 
     let mut ev = model.evaluator();
     let mut rng = mmi::infer::sample::chain_rng(1, 0);

@@ -120,6 +120,21 @@ fn gradient_evaluation_does_not_allocate() {
     assert_no_allocation(&model);
     assert_no_allocation(&sparse);
     assert_no_allocation(&fields);
+    // Affine nodes (a product with per-row and per-column offsets), negative binomial and logistic
+    // likelihoods.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |f: &str| std::fs::read_to_string(format!("{root}/models/{f}")).unwrap();
+    let multiome = common::compile(
+        &read("multiome.mmi"),
+        &read("multiome.data.json"),
+        &mmi::passes::Settings::default(),
+    );
+    assert!(multiome
+        .graph
+        .nodes
+        .iter()
+        .any(|n| matches!(n.op, mmi::ir::graph::Op::Affine { .. })));
+    assert_no_allocation(&multiome);
     let ode = common::compile(ODE_MODEL, ODE_DATA, &mmi::passes::Settings::default());
     assert_eq!(ode.graph.solves.len(), 2, "the stiff solves are merged");
     assert_no_allocation(&ode);

@@ -1,9 +1,10 @@
 //! The count likelihoods' fast paths against direct formulas: the negative binomial's count terms
 //! lgamma(y + phi) - lgamma(phi) (and their digamma derivative in phi) come from the gamma function's
 //! recurrence for counts below 64, cached per count while phi repeats; the logistic terms of
-//! `bernoulli_logit` and the negative binomial take log(1 + e) from one `ln`. Both are checked across
-//! every branch (counts on either side of the cache, dispersions on either side of the product's
-//! limit, vectors of counts sharing one phi) against statrs' lgamma and Rust's ln_1p.
+//! `bernoulli_logit` and the negative binomial come from polynomial exp and log1p evaluated a block
+//! at a time (`eval::logistic`). Both are checked across every branch (counts on either side of the
+//! cache, dispersions on either side of the product's limit, vectors of counts sharing one phi)
+//! against statrs' lgamma and Rust's exp and ln_1p; blocks against the scalar function bit for bit.
 
 use mmi::eval::dists::{lpdf, Family};
 use statrs::function::gamma::ln_gamma;
@@ -101,7 +102,7 @@ fn negative_binomial_cache_follows_phi() {
     }
 }
 
-/// bernoulli_logit's log(1 + exp(-|eta|)) through one `ln` keeps full relative accuracy, also where
+/// bernoulli_logit's log(1 + exp(-|eta|)) keeps full relative accuracy, also where
 /// it is tiny (eta far from 0) and where 1 + e rounds.
 #[test]
 fn bernoulli_logit_matches_ln_1p_to_a_few_ulps() {
@@ -130,4 +131,71 @@ fn bernoulli_logit_matches_ln_1p_to_a_few_ulps() {
         }
         eta += 0.0371;
     }
+}
+
+/// The logistic terms' polynomial exp and log1p against libm: within two ulps over the whole range
+/// (exp down to its subnormal results, log1p on [0, 1] including where 1 + e rounds).
+#[test]
+fn logistic_exp_and_log1p_match_libm() {
+    use mmi::eval::logistic::{exp_nonpositive, ln_1p_unit};
+    let ulps = |got: f64, want: f64| (got - want).abs() / (want.abs() * f64::EPSILON);
+    let mut x = -745.0;
+    while x <= 0.0 {
+        let (got, want) = (exp_nonpositive(x), x.exp());
+        if want >= f64::MIN_POSITIVE {
+            assert!(ulps(got, want) <= 2.0, "exp({x}): {got} vs {want}");
+        } else {
+            // Subnormal: within one unit of the subnormal spacing.
+            assert!((got - want).abs() <= 5e-324, "exp({x}): {got} vs {want}");
+        }
+        x += 0.013_7;
+    }
+    assert_eq!(exp_nonpositive(0.0), 1.0);
+    assert_eq!(exp_nonpositive(f64::NEG_INFINITY), 0.0);
+    assert!(exp_nonpositive(f64::NAN).is_nan());
+    for i in 0..=100_000 {
+        let e = i as f64 / 100_000.0;
+        for e in [e, e * 1e-8, e * 1e-17, e * 1e-300] {
+            let (got, want) = (ln_1p_unit(e), e.ln_1p());
+            assert!(
+                got == want || ulps(got, want) <= 2.0,
+                "ln_1p({e}): {got} vs {want}"
+            );
+        }
+    }
+}
+
+/// Blocks (vectorised, with AVX2 where the processor has it) compute exactly what the scalar
+/// function does, so results do not depend on the machine or on where a block starts.
+#[test]
+fn logistic_blocks_equal_the_scalar_function() {
+    use mmi::eval::logistic::{logistic, LogisticBlock, BLOCK};
+    let x: Vec<f64> = (0..BLOCK)
+        .map(|j| (j as f64 - 31.5) * 1.7 + (j as f64).sin())
+        .chain([0.0, -0.0, 800.0, -800.0, 1e-300, -1e-300])
+        .collect();
+    let mut block = LogisticBlock::default();
+    for chunk in x.chunks(BLOCK) {
+        block.fill(chunk);
+        for (j, &xj) in chunk.iter().enumerate() {
+            let (b, s) = (block.get(j), logistic(xj));
+            for (u, v) in [
+                (b.softplus, s.softplus),
+                (b.softplus_neg, s.softplus_neg),
+                (b.p, s.p),
+                (b.q, s.q),
+            ] {
+                assert_eq!(u.to_bits(), v.to_bits(), "x = {xj}");
+            }
+        }
+    }
+    // Where it is exact: x = 0 gives log 2 and 1/2; far tails give x and 0 or 1.
+    let s = logistic(0.0);
+    assert_eq!((s.p, s.q), (0.5, 0.5));
+    assert!((s.softplus - std::f64::consts::LN_2).abs() <= f64::EPSILON * 0.7);
+    let s = logistic(800.0);
+    assert_eq!(
+        (s.softplus, s.softplus_neg, s.p, s.q),
+        (800.0, 0.0, 1.0, 0.0)
+    );
 }

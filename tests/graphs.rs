@@ -69,14 +69,9 @@ fn density_and_gradient(path: &std::path::Path, settings: &Settings) -> Option<(
     Some((lp, grad))
 }
 
-/// Gather simplification (composing gathers, dropping identities, moving gathers through
-/// elementwise nodes) changes no log density and no gradient, on every model and good input.
-#[test]
-fn gather_simplification_keeps_densities_and_gradients() {
-    let off = Settings {
-        simplify_gathers: false,
-        ..Settings::default()
-    };
+/// Whether every model and good input has the same log density and gradient with and without the
+/// pass `off` switches off.
+fn pass_keeps_densities_and_gradients(off: &Settings) {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-11 * (1.0 + a.abs().max(b.abs()));
     let mut compared = 0;
     for dir in ["models", "tests/data/good"] {
@@ -90,7 +85,7 @@ fn gather_simplification_keeps_densities_and_gradients() {
         for path in paths {
             let (Some(on), Some(off)) = (
                 density_and_gradient(&path, &Settings::default()),
-                density_and_gradient(&path, &off),
+                density_and_gradient(&path, off),
             ) else {
                 continue;
             };
@@ -105,10 +100,31 @@ fn gather_simplification_keeps_densities_and_gradients() {
     assert!(compared > 15, "only {compared} models compared");
 }
 
-/// The multiome model adds the per-cell log library size by transposing twice; after simplification
-/// the only gathers left are the broadcasts of the per-gene and per-peak offsets.
+/// Gather simplification (composing gathers, dropping identities, moving gathers through
+/// elementwise nodes) changes no log density and no gradient, on every model and good input.
 #[test]
-fn multiome_graph_has_no_transposes() {
+fn gather_simplification_keeps_densities_and_gradients() {
+    pass_keeps_densities_and_gradients(&Settings {
+        simplify_gathers: false,
+        ..Settings::default()
+    });
+}
+
+/// Nor does affine fusion (sums of a product and broadcast vectors as one node).
+#[test]
+fn affine_fusion_keeps_densities_and_gradients() {
+    pass_keeps_densities_and_gradients(&Settings {
+        fuse_affine: false,
+        ..Settings::default()
+    });
+}
+
+/// The multiome model adds the per-cell log library size by transposing twice; after gather
+/// simplification and affine fusion no gather is left, and the only matrices of cells by features are
+/// the counts, the accessibilities and the two linear predictors, each one affine node: the product
+/// with the offsets read where they are (no broadcast copy, no partial sum).
+#[test]
+fn multiome_graph_has_no_transposes_or_broadcast_copies() {
     let root = env!("CARGO_MANIFEST_DIR");
     let source = std::fs::read_to_string(format!("{root}/models/multiome.mmi")).unwrap();
     let model = mmi::check_source(&source).model.unwrap();
@@ -116,17 +132,31 @@ fn multiome_graph_has_no_transposes() {
     let (data, _) = mmi::data::load(&model, &json, "multiome.data.json").unwrap();
     let compiled = mmi::compile(&model, &data, &Settings::default()).unwrap();
     let g = &compiled.graph;
-    let gathered: Vec<Vec<usize>> = g
+    use mmi::ir::graph::{Op, Spread};
+    assert!(!g.nodes.iter().any(|n| matches!(n.op, Op::Gather(..))));
+    let large: Vec<String> = g
         .nodes
         .iter()
-        .filter_map(|n| match n.op {
-            mmi::ir::graph::Op::Gather(a, _) => Some(g.node(a).shape.clone()),
-            _ => None,
+        .filter(|n| n.shape.len() == 2 && n.shape[0] == 60 && n.shape[1] >= 40)
+        .map(|n| match &n.op {
+            Op::Data(name, _) => name.clone(),
+            Op::Affine {
+                product: Some(_),
+                terms,
+            } => {
+                let spreads: Vec<Spread> = terms.iter().map(|t| t.0).collect();
+                format!("affine {spreads:?}")
+            }
+            other => format!("{other:?}"),
         })
         .collect();
     assert_eq!(
-        gathered,
-        vec![vec![40], vec![60]],
-        "gathers of {gathered:?}"
+        large,
+        [
+            "y_rna",
+            "a_atac",
+            "affine [PerRow, PerColumn]",
+            "affine [PerColumn]"
+        ]
     );
 }

@@ -19,11 +19,20 @@ pub fn cpu_seconds() -> f64 {
 
 /// Checks, loads and compiles a benchmark model (default passes).
 pub fn compile(source: &str, json: &str) -> mmi::eval::CompiledModel {
+    compile_with(source, json, &mmi::passes::Settings::default())
+}
+
+/// Checks, loads and compiles a benchmark model with the given passes.
+pub fn compile_with(
+    source: &str,
+    json: &str,
+    settings: &mmi::passes::Settings,
+) -> mmi::eval::CompiledModel {
     let checked = mmi::check_source(source)
         .model
         .expect("the benchmark model checks");
     let (data, _) = mmi::data::load(&checked, json, "bench.json").expect("the benchmark data load");
-    mmi::compile(&checked, &data, &mmi::passes::Settings::default()).expect("compiles")
+    mmi::compile(&checked, &data, settings).expect("compiles")
 }
 
 /// The wall-clock and CPU seconds of one gradient of `model`, averaged over `reps` evaluations cycling

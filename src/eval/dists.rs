@@ -23,6 +23,8 @@ use statrs::function::gamma::{digamma, ln_gamma};
 // normaliser and its delta gradient; ops has an accurate one.
 use super::ops::erf;
 
+use super::logistic::{LogisticBlock, BLOCK};
+
 /// log(pi).
 const LN_PI: f64 = 1.144_729_885_849_400_2;
 /// log(sqrt(2 pi)).
@@ -272,6 +274,39 @@ impl Grads<'_, '_> {
     }
 }
 
+impl Grads<'_, '_> {
+    /// Adds `v(j)` to the gradient of argument `i` at elements `start + j`, j < m (all to element 0
+    /// when it is broadcast): the per-element `add` of a block, with the checks made once.
+    #[inline]
+    fn add_block(&mut self, i: usize, start: usize, m: usize, v: impl Fn(usize) -> f64) {
+        if let Some(Some(g)) = self.g.get_mut(i) {
+            if g.len() == 1 {
+                g[0] += lane_sum(m, v);
+            } else if let Some(g) = g.get_mut(start..start + m) {
+                for (j, x) in g.iter_mut().enumerate() {
+                    *x += v(j);
+                }
+            }
+        }
+    }
+}
+
+/// Σ f(j) for j < m with independent accumulators, so that the sum is not one serial chain of
+/// additions (and vectorises).
+#[inline(always)]
+fn lane_sum(m: usize, f: impl Fn(usize) -> f64) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0; LANES];
+    let full = m / LANES * LANES;
+    for c in (0..full).step_by(LANES) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(c + l);
+        }
+    }
+    let tail: f64 = (full..m).map(&f).sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}
+
 /// A one-entry cache of a pure function of a parameter: with a broadcast (or repeated) parameter the
 /// special functions of it are computed once per call instead of once per element.
 struct Memo<K, V> {
@@ -318,56 +353,6 @@ fn common_len(args: &[&[f64]]) -> Option<usize> {
         .then_some(n)
 }
 
-/// The logistic quantities of x, from one exp and one log1p, without overflow or cancellation for
-/// any x.
-#[derive(Clone, Copy)]
-struct Logistic {
-    /// log(1 + exp(x)).
-    softplus: f64,
-    /// log(1 + exp(-x)).
-    softplus_neg: f64,
-    /// inv_logit(x) = 1 / (1 + exp(-x)).
-    p: f64,
-    /// 1 - inv_logit(x).
-    q: f64,
-}
-
-#[inline]
-fn logistic(x: f64) -> Logistic {
-    let e = (-x.abs()).exp();
-    let l = ln_1p_unit(e);
-    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
-    if x >= 0.0 {
-        Logistic {
-            softplus: x + l,
-            softplus_neg: l,
-            p: big,
-            q: small,
-        }
-    } else {
-        Logistic {
-            softplus: l,
-            softplus_neg: -x + l,
-            p: small,
-            q: big,
-        }
-    }
-}
-
-/// log(1 + e) for e in [0, 1], to a few ulps: log(u) e / (u - 1) with u = 1 + e rounded, which
-/// cancels the rounding of u (Goldberg, "What every computer scientist should know about
-/// floating-point arithmetic", theorem 4). One `ln` costs about a third of libm's `log1p`, and the
-/// logistic terms of every count likelihood go through here (10^6 and more per gradient).
-#[inline]
-fn ln_1p_unit(e: f64) -> f64 {
-    let u = 1.0 + e;
-    if u == 1.0 {
-        e
-    } else {
-        u.ln() * e / (u - 1.0)
-    }
-}
-
 /// The sign of x, 0 at 0 (the subgradient Stan uses for |x|).
 #[inline]
 fn sign(x: f64) -> f64 {
@@ -395,7 +380,19 @@ fn nonnegative(x: f64) -> bool {
 /// Whether x is a nonnegative integer (false for NaN and infinities).
 #[inline]
 fn is_count(x: f64) -> bool {
-    x >= 0.0 && x.fract() == 0.0
+    // Adding 2^52 rounds any smaller nonnegative number to an integer; larger finite ones are
+    // integers. (`fract` is a libm call on baseline x86-64, and this runs for every count.)
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    // `&` and `|`, not `&&` and `||`: no branches, so that loops over counts vectorise.
+    (x >= 0.0) & (x != f64::INFINITY) & ((x >= TWO_52) | ((x + TWO_52) - TWO_52 == x))
+}
+
+/// `if cond { a } else { b }` without a branch: the conditions in the count likelihoods' loops
+/// follow the data (a 0/1 variate, zero counts) and would be mispredicted half the time.
+#[inline(always)]
+fn select(cond: bool, a: f64, b: f64) -> f64 {
+    let mask = (cond as u64).wrapping_neg();
+    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
 }
 
 /// log Gamma(x) and, when `want` is set, digamma(x).
@@ -969,24 +966,27 @@ fn poisson_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
 fn bernoulli_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let (y, eta) = (a[0], a[1]);
     let kernel = t.live(&[0, 1]);
-    let want = g.wants(1);
     let mut lp = 0.0;
-    for k in 0..n {
-        let (yk, e) = (at(y, k), at(eta, k));
-        let one = if yk == 1.0 {
-            true
-        } else if yk == 0.0 {
-            false
-        } else {
+    let (mut x, mut yb, mut s) = ([0.0; BLOCK], [0.0; BLOCK], LogisticBlock::default());
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        for j in 0..m {
+            (x[j], yb[j]) = (at(eta, start + j), at(y, start + j));
+        }
+        // The domain for the whole block (no early exit inside, no branch on the data).
+        if !yb[..m]
+            .iter()
+            .fold(true, |ok, &v| ok & ((v == 0.0) | (v == 1.0)))
+        {
             return f64::NEG_INFINITY;
-        };
-        let s = logistic(e);
+        }
+        s.fill(&x[..m]);
         if kernel {
-            lp -= if one { s.softplus_neg } else { s.softplus };
+            lp -= lane_sum(m, |j| {
+                select(yb[j] == 1.0, s.softplus_neg[j], s.softplus[j])
+            });
         }
-        if want {
-            g.add(1, k, yk - s.p);
-        }
+        g.add_block(1, start, m, |j| yb[j] - s.p[j]);
     }
     lp
 }
@@ -1000,29 +1000,38 @@ fn binomial_logit(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let want = g.wants(2);
     let mut ln_choose = Memo::new();
     let mut lp = 0.0;
-    for k in 0..n {
-        let (yk, nk, e) = (at(y, k), at(trials, k), at(eta, k));
-        if !(is_count(yk) && is_count(nk) && yk <= nk) {
-            return f64::NEG_INFINITY;
+    let (mut x, mut block) = ([0.0; BLOCK], LogisticBlock::default());
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        for (j, x) in x[..m].iter_mut().enumerate() {
+            *x = at(eta, start + j);
         }
-        let s = logistic(e);
-        if kernel {
-            // log p = -log(1 + exp(-eta)), log(1 - p) = -log(1 + exp(eta)); zero counts are skipped
-            // so that an infinite eta cannot give 0 * inf.
-            if yk != 0.0 {
-                lp -= yk * s.softplus_neg;
+        block.fill(&x[..m]);
+        for j in 0..m {
+            let k = start + j;
+            let (yk, nk) = (at(y, k), at(trials, k));
+            if !(is_count(yk) && is_count(nk) && yk <= nk) {
+                return f64::NEG_INFINITY;
             }
-            if nk != yk {
-                lp -= (nk - yk) * s.softplus;
+            let s = block.get(j);
+            if kernel {
+                // log p = -log(1 + exp(-eta)), log(1 - p) = -log(1 + exp(eta)); zero counts are
+                // skipped so that an infinite eta cannot give 0 * inf.
+                if yk != 0.0 {
+                    lp -= yk * s.softplus_neg;
+                }
+                if nk != yk {
+                    lp -= (nk - yk) * s.softplus;
+                }
             }
-        }
-        if choose {
-            lp += ln_choose.get((nk, yk), |(nk, yk)| {
-                ln_gamma(nk + 1.0) - ln_gamma(yk + 1.0) - ln_gamma(nk - yk + 1.0)
-            });
-        }
-        if want {
-            g.add(2, k, yk - nk * s.p);
+            if choose {
+                lp += ln_choose.get((nk, yk), |(nk, yk)| {
+                    ln_gamma(nk + 1.0) - ln_gamma(yk + 1.0) - ln_gamma(nk - yk + 1.0)
+                });
+            }
+            if want {
+                g.add(2, k, yk - nk * s.p);
+            }
         }
     }
     lp
@@ -1040,41 +1049,60 @@ fn neg_binomial_2_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
     let want_phi = g.wants(2);
     // log phi, lgamma(phi), digamma(phi).
     let mut phi_terms = Memo::new();
+    let phi_special = |p: f64| {
+        let (lg, psi) = lgamma_psi(p, want_phi);
+        (p.ln(), lg, psi)
+    };
     let mut ln_fact = Memo::new();
     let mut rising = RisingCache::new();
     let mut lp = 0.0;
-    for k in 0..n {
-        let (yk, e, p) = (at(y, k), at(eta, k), at(phi, k));
-        if !(is_count(yk) && p > 0.0) {
+    let (mut x, mut yb, mut pb) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
+    let (mut lg_ratio, mut psi_diff, mut s) =
+        ([0.0; BLOCK], [0.0; BLOCK], LogisticBlock::default());
+    for start in (0..n).step_by(BLOCK) {
+        let m = BLOCK.min(n - start);
+        for j in 0..m {
+            (yb[j], pb[j]) = (at(y, start + j), at(phi, start + j));
+        }
+        // The domain for the whole block (no early exit inside, no branch on the data).
+        let ok = yb[..m]
+            .iter()
+            .zip(&pb[..m])
+            .fold(true, |ok, (&y, &p)| ok & is_count(y) & (p > 0.0));
+        if !ok {
             return f64::NEG_INFINITY;
         }
-        let (ln_phi, lg_phi, psi_phi) = phi_terms.get(p, |p| {
-            let (lg, psi) = lgamma_psi(p, want_phi);
-            (p.ln(), lg, psi)
-        });
-        let x = e - ln_phi;
-        // p = mu / (mu + phi), q = phi / (mu + phi).
-        let s = logistic(x);
-        if kernel {
-            lp -= p * s.softplus;
-            if yk != 0.0 {
-                lp -= yk * s.softplus_neg;
+        // x = eta - log phi, so that p = mu / (mu + phi) = inv_logit(x), q = phi / (mu + phi).
+        for j in 0..m {
+            x[j] = at(eta, start + j) - phi_terms.get(pb[j], phi_special).0;
+        }
+        s.fill(&x[..m]);
+        // The count terms (cached per count while phi repeats) and the factorials, entry by entry.
+        let mut lp_counts = 0.0;
+        if t_yphi || want_phi || factorial {
+            for j in 0..m {
+                let (_, lg_phi, psi_phi) = phi_terms.get(pb[j], phi_special);
+                (lg_ratio[j], psi_diff[j]) = rising.get(yb[j], pb[j], lg_phi, psi_phi, want_phi);
+                if t_yphi {
+                    lp_counts += lg_ratio[j];
+                }
+                if factorial {
+                    lp_counts -= ln_fact.get(yb[j], |y| ln_gamma(y + 1.0));
+                }
             }
         }
-        let (lg_ratio, psi_diff) = if t_yphi || want_phi {
-            rising.get(yk, p, lg_phi, psi_phi, want_phi)
-        } else {
-            (0.0, 0.0)
-        };
-        if t_yphi {
-            lp += lg_ratio;
+        lp += lp_counts;
+        if kernel {
+            // Zero counts skip y log(1 + exp(-x)), so that x = -inf cannot give 0 * inf.
+            lp -= lane_sum(m, |j| {
+                pb[j] * s.softplus[j] + select(yb[j] != 0.0, yb[j] * s.softplus_neg[j], 0.0)
+            });
         }
-        if factorial {
-            lp -= ln_fact.get(yk, |yk| ln_gamma(yk + 1.0));
-        }
-        g.add(1, k, yk - (yk + p) * s.p);
+        g.add_block(1, start, m, |j| yb[j] - (yb[j] + pb[j]) * s.p[j]);
         if want_phi {
-            g.add(2, k, psi_diff - s.softplus + s.p - yk * s.q / p);
+            g.add_block(2, start, m, |j| {
+                psi_diff[j] - s.softplus[j] + s.p[j] - yb[j] * s.q[j] / pb[j]
+            });
         }
     }
     lp

@@ -5,6 +5,7 @@
 //! allocates except `eval_data_node` and `work_for`, which run at compile time. ODE solves run in the
 //! memory the caller keeps for them (`ode::graph::SolveWork`, one per solve).
 
+use super::affine;
 use super::dists::{self, Family};
 use super::fields::FieldKind;
 use super::ops;
@@ -12,7 +13,7 @@ use super::solve::{self, Work};
 use super::sparse;
 use super::transforms;
 use super::EvalError;
-use crate::ir::graph::{Graph, NodeId, Op, Transform};
+use crate::ir::graph::{Graph, NodeId, Op, Spread, Transform, MAX_AFFINE_TERMS};
 use crate::ode::graph::SolveWork;
 
 /// Most arguments any distribution takes (variate included).
@@ -148,6 +149,16 @@ pub fn forward_node<'a>(
             ops::matmul(get(*a), sa[0], sa[1], get(*b), sb[1], out)
         }
         Op::Dot(a, b) => out[0] = ops::dot(get(*a), get(*b)),
+        Op::Affine { product, terms } => {
+            let (rows, cols) = rows_and_columns(&g.node(id).shape);
+            let product = product.map(|(a, b)| (get(a), g.node(a).shape[1], get(b)));
+            let mut views: [(Spread, &[f64]); MAX_AFFINE_TERMS] =
+                [(Spread::All, &[]); MAX_AFFINE_TERMS];
+            for (v, &(s, t)) in views.iter_mut().zip(terms) {
+                *v = (s, get(t));
+            }
+            affine::affine(rows, cols, product, &views[..terms.len()], out);
+        }
         Op::Gather(a, m) => ops::gather(get(*a), &g.maps[m.0 as usize], out),
         Op::Concat(items) => {
             let mut at = 0;

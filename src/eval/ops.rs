@@ -322,7 +322,7 @@ const LANES: usize = 8;
 
 /// The sum of a slice.
 #[inline]
-fn sum(x: &[f64]) -> f64 {
+pub(crate) fn sum(x: &[f64]) -> f64 {
     let chunks = x.chunks_exact(LANES);
     let tail: f64 = chunks.remainder().iter().sum();
     let mut acc = [0.0; LANES];
@@ -361,7 +361,7 @@ fn sum_by(n: usize, f: impl Fn(usize) -> f64) -> f64 {
 
 /// y += alpha * x.
 #[inline]
-fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     debug_assert_eq!(x.len(), y.len());
     for (y, x) in y.iter_mut().zip(x) {
         *y += alpha * x;

@@ -2,6 +2,7 @@
 //! parameter-dependent inputs. Inputs that are data get nothing. Each input is updated by its own call,
 //! so a node that reads the same input twice (`x * x`) is handled without aliasing.
 
+use super::affine;
 use super::forward::{rows_and_columns, MAX_DIST_ARGS};
 use super::ops;
 use super::solve::{self, Work};
@@ -144,6 +145,25 @@ pub fn backward_node<'a>(
                     None,
                     Some(&mut adj[range(*b)]),
                 );
+            }
+        }
+        Op::Affine { product, terms } => {
+            let (rows, cols) = rows_and_columns(&node.shape);
+            if let Some((a, b)) = *product {
+                let (va, vb, k) = (get(a), get(b), g.node(a).shape[1]);
+                if wants(a) {
+                    let g_a = Some(&mut adj[range(a)]);
+                    ops::matmul_grad(va, rows, k, vb, cols, g_out, g_a, None);
+                }
+                if wants(b) {
+                    let g_b = Some(&mut adj[range(b)]);
+                    ops::matmul_grad(va, rows, k, vb, cols, g_out, None, g_b);
+                }
+            }
+            for &(s, t) in terms {
+                if wants(t) {
+                    affine::term_grad(s, rows, cols, g_out, &mut adj[range(t)]);
+                }
             }
         }
         Op::Dot(a, b) => {

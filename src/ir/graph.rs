@@ -50,6 +50,33 @@ pub enum Transform {
     PositiveOrdered,
 }
 
+/// The most terms an [`Op::Affine`] node adds (so the evaluator views them without allocating).
+pub const MAX_AFFINE_TERMS: usize = 8;
+
+/// How one term of an [`Op::Affine`] node spreads over the node's [rows, cols] value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Spread {
+    /// One value added to every element (a scalar).
+    All,
+    /// A vector of length rows, one value per row: out[i, j] += v[i].
+    PerRow,
+    /// A vector of length cols, one value per column: out[i, j] += v[j].
+    PerColumn,
+    /// A [rows, cols] matrix added elementwise.
+    Full,
+}
+
+impl Spread {
+    pub fn name(self) -> &'static str {
+        match self {
+            Spread::All => "all",
+            Spread::PerRow => "per_row",
+            Spread::PerColumn => "per_column",
+            Spread::Full => "full",
+        }
+    }
+}
+
 impl Transform {
     pub fn name(self) -> &'static str {
         match self {
@@ -92,6 +119,13 @@ pub enum Op {
     MatVec(NodeId, NodeId),
     /// Dense matrix times matrix.
     MatMul(NodeId, NodeId),
+    /// A [rows, cols] matrix: the optional product a b ([rows, k] times [k, cols]) plus terms
+    /// broadcast by their `Spread`. Made by `passes::affine` from sums of a product and broadcast
+    /// vectors (a linear predictor with offsets), so that no broadcast copy or partial sum is stored.
+    Affine {
+        product: Option<(NodeId, NodeId)>,
+        terms: Vec<(Spread, NodeId)>,
+    },
     Dot(NodeId, NodeId),
     /// out[i] = in[map[i]]: indexing, slicing, transposes, broadcasts and reshapes.
     Gather(NodeId, MapId),
@@ -154,6 +188,11 @@ impl Op {
             Op::Constrain(_, v) | Op::LogJacobian(_, v) | Op::Concat(v) | Op::AddScalars(v) => {
                 v.clone()
             }
+            Op::Affine { product, terms } => product
+                .iter()
+                .flat_map(|&(a, b)| [a, b])
+                .chain(terms.iter().map(|&(_, t)| t))
+                .collect(),
             Op::Lpdf { args, .. }
             | Op::WorstCase { args, .. }
             | Op::FieldPrior { args, .. }
@@ -189,6 +228,16 @@ impl Op {
             Op::LogJacobian(t, xs) => Op::LogJacobian(*t, v(xs, f)),
             Op::Concat(xs) => Op::Concat(v(xs, f)),
             Op::AddScalars(xs) => Op::AddScalars(v(xs, f)),
+            Op::Affine { product, terms } => {
+                let product = product.map(|(a, b)| {
+                    let a = f(a);
+                    (a, f(b))
+                });
+                Op::Affine {
+                    product,
+                    terms: terms.iter().map(|&(s, t)| (s, f(t))).collect(),
+                }
+            }
             Op::Lpdf {
                 family,
                 args,

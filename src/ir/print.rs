@@ -70,6 +70,14 @@ fn print_nodes(g: &Graph, indent: &str, out: &mut String) {
             Op::MatVec(a, b) => format!("matvec({}, {})", id(a), id(b)),
             Op::MatMul(a, b) => format!("matmul({}, {})", id(a), id(b)),
             Op::Dot(a, b) => format!("dot({}, {})", id(a), id(b)),
+            Op::Affine { product, terms } => {
+                let mut parts: Vec<String> = product
+                    .iter()
+                    .map(|(a, b)| format!("matmul({}, {})", id(a), id(b)))
+                    .collect();
+                parts.extend(terms.iter().map(|(s, t)| format!("{} {}", s.name(), id(t))));
+                format!("affine({})", parts.join(" + "))
+            }
             Op::Gather(a, m) => format!("gather({}, map#{})", id(a), m.0),
             Op::Concat(v) => format!("concat({})", list(v)),
             Op::DiagMatrix(a) => format!("diag_matrix({})", id(a)),

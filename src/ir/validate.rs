@@ -1,6 +1,6 @@
 //! Checks the graph's invariants; a failure is a bug in the compiler, never in the user's model.
 
-use super::graph::{Graph, Op};
+use super::graph::{Graph, Op, Spread};
 
 /// Every input precedes its user, every reference is in range, shapes agree with element counts where
 /// an operation fixes them, and the parameter tags follow from the inputs.
@@ -76,6 +76,36 @@ pub fn validate(g: &Graph) -> Result<(), String> {
                 let (sa, lb) = (&g.nodes[a.index()].shape, g.nodes[b.index()].len());
                 if sa.len() != 2 || sa[0] != sa[1] || lb != node.len() {
                     return Err(format!("node %{i}: solve operands do not fit"));
+                }
+            }
+            Op::Affine { product, terms } => {
+                let [rows, cols] = node.shape[..] else {
+                    return Err(format!("node %{i}: affine output is not a matrix"));
+                };
+                if let Some((a, b)) = product {
+                    let (sa, sb) = (&g.nodes[a.index()].shape, &g.nodes[b.index()].shape);
+                    if sa.len() != 2
+                        || sb.len() != 2
+                        || sa[0] != rows
+                        || sb[1] != cols
+                        || sa[1] != sb[0]
+                    {
+                        return Err(format!("node %{i}: affine product does not fit"));
+                    }
+                }
+                if terms.len() > super::graph::MAX_AFFINE_TERMS {
+                    return Err(format!("node %{i}: too many affine terms"));
+                }
+                for (s, t) in terms {
+                    let want = match s {
+                        Spread::All => 1,
+                        Spread::PerRow => rows,
+                        Spread::PerColumn => cols,
+                        Spread::Full => rows * cols,
+                    };
+                    if g.nodes[t.index()].len() != want {
+                        return Err(format!("node %{i}: affine term of the wrong length"));
+                    }
                 }
             }
             Op::Binary(_, a, b) => {

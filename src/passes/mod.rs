@@ -1,6 +1,7 @@
 //! Optimisation passes, each a function graph → graph, switched on and off from one settings struct so
 //! a dump can show the graph before and after any of them.
 
+mod affine;
 mod cse;
 mod dce;
 mod drop_constants;
@@ -17,6 +18,8 @@ pub struct Settings {
     pub fold_constants: bool,
     /// Cancel transposes of transposes, compose gathers and move them through elementwise nodes.
     pub simplify_gathers: bool,
+    /// Fuse sums of a matrix product and broadcast vectors into one affine node.
+    pub fuse_affine: bool,
     /// Merge nodes that compute the same thing from the same inputs.
     pub cse: bool,
     /// Drop terms of `~` log densities that do not depend on the latents (as Stan does).
@@ -35,6 +38,7 @@ impl Default for Settings {
         Settings {
             fold_constants: true,
             simplify_gathers: true,
+            fuse_affine: true,
             cse: true,
             drop_constant_terms: true,
             keep_constants: false,
@@ -50,6 +54,7 @@ impl Settings {
         Settings {
             fold_constants: false,
             simplify_gathers: false,
+            fuse_affine: false,
             cse: false,
             drop_constant_terms: false,
             keep_constants: true,
@@ -64,6 +69,10 @@ pub fn optimise(mut g: Graph, s: &Settings) -> Graph {
     // Before folding, so that gathers moved onto data are folded with them.
     if s.simplify_gathers {
         g = gathers::simplify_gathers(g);
+    }
+    // Before folding too: a broadcast data vector is read where it is, not folded into a full matrix.
+    if s.fuse_affine {
+        g = affine::fuse_affine(g);
     }
     if s.fold_constants {
         g = fold::fold_constants(g);
