@@ -225,6 +225,21 @@ impl CompiledModel {
     }
 
     /// Stan-style names of every latent element: `mu`, `beta[1]`, `T[2,3]` (1-based, row-major).
+    /// A flat row of constrained latent values (the latents in order, each flattened, as in the
+    /// draws' columns) split into named latents, the form `Evaluator::unconstrain` takes.
+    pub fn named_latents(&self, row: &[f64]) -> Vec<(String, Vec<f64>)> {
+        let mut at = 0;
+        self.graph
+            .latents
+            .iter()
+            .map(|l| {
+                let len: usize = l.shape.iter().product();
+                at += len;
+                (l.name.clone(), row[at - len..at].to_vec())
+            })
+            .collect()
+    }
+
     pub fn latent_names(&self) -> Vec<String> {
         self.graph
             .latents

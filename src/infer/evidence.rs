@@ -200,18 +200,7 @@ pub fn bridge_evidence(
     for c in &chains {
         let mut xs = vec![];
         for row in &c.rows {
-            let mut at = first;
-            let latents: Vec<(String, Vec<f64>)> = model
-                .graph
-                .latents
-                .iter()
-                .map(|l| {
-                    let len: usize = l.shape.iter().product();
-                    at += len;
-                    (l.name.clone(), row[at - len..at].to_vec())
-                })
-                .collect();
-            xs.push(ev.unconstrain(&latents)?);
+            xs.push(ev.unconstrain(&model.named_latents(&row[first..]))?);
         }
         per_chain.push(xs);
     }

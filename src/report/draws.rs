@@ -64,19 +64,7 @@ fn columns(
     laws: &[NodeId],
     row: &[f64],
 ) -> Result<(Vec<f64>, Vec<f64>), String> {
-    let mut at = 0;
-    let latents: Vec<(String, Vec<f64>)> = model
-        .graph
-        .latents
-        .iter()
-        .map(|l| {
-            let len: usize = l.shape.iter().product();
-            let v = row[at..at + len].to_vec();
-            at += len;
-            (l.name.clone(), v)
-        })
-        .collect();
-    let x = ev.unconstrain(&latents)?;
+    let x = ev.unconstrain(&model.named_latents(row))?;
     let mut values = row.to_vec();
     if !laws.is_empty() {
         let laws = ev.node_values(&x, laws).map_err(|e| e.to_string())?;
