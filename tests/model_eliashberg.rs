@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::shipped::{compile_shipped, covered, regenerates, sample_with_truth};
+use common::shipped::{
+    compile_shipped, covered, read_json, regenerates, sample_with_truth, vector,
+};
 
 #[test]
 fn eliashberg_data_come_from_its_truth_and_sampling_recovers_it() {
@@ -51,19 +53,6 @@ fn eliashberg_data_come_from_its_truth_and_sampling_recovers_it() {
         summary["warnings"]
     );
     std::fs::remove_dir_all(dir).ok();
-}
-
-fn read_json(path: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn vector(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 /// Posterior sds under the Laplace approximation at the mode, with the modalities (arpes, optics, tc)

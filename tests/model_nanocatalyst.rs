@@ -14,7 +14,7 @@
 mod common;
 
 use common::mmi;
-use common::shipped::{covered, regenerates, sample_with_truth};
+use common::shipped::{covered, read_json, regenerates, sample_with_truth, vector};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -30,19 +30,6 @@ const LATENTS: [&str; 10] = [
     "sigma_exafs",
     "sigma_saxs",
 ];
-
-fn read_json(path: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn vector(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
 
 /// The true mean coordination number, computed here from the truth and the shipped radius grid by the
 /// formulas the model's comments state: a log-normal size distribution (normal in log R, normalised on

@@ -3,6 +3,8 @@
 //! scripts use every command, make mistakes the session survives, and build a model line by line
 //! before sampling it. The files the sessions write are checked here too.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -127,7 +129,7 @@ fn evidence_and_comparison_match_the_command_line() {
     let (transcript, code) = session(&script("compare.txt"));
     assert_eq!(code, 0);
     insta::assert_snapshot!("compare", transcript);
-    let (cli_code, cli, stderr) = run_mmi(&[
+    let (cli_code, cli, stderr) = common::mmi(&[
         "compare",
         "models/absolute_config_R.mmi",
         "models/absolute_config_S.mmi",
@@ -139,7 +141,7 @@ fn evidence_and_comparison_match_the_command_line() {
         transcript.contains(&cli),
         "the REPL's first comparison differs from `mmi compare`:\n{cli}\n---\n{transcript}"
     );
-    let (_, cli_evidence, _) = run_mmi(&[
+    let (_, cli_evidence, _) = common::mmi(&[
         "evidence",
         "models/absolute_config_R.mmi",
         "--method",
@@ -164,19 +166,4 @@ fn evidence_and_comparison_match_the_command_line() {
         .unwrap();
     assert!(off.contains(vcd_alone), "{vcd_alone}\n---\n{off}");
     assert!(!transcript.contains("panicked"), "{transcript}");
-}
-
-/// Runs the mmi binary from the repository root; returns its exit code, standard output and error.
-fn run_mmi(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mmi"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the mmi binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }

@@ -109,3 +109,18 @@ pub fn compile_shipped(name: &str, modalities: &[&str]) -> mmi::eval::CompiledMo
     assert_eq!(names, modalities, "the modalities of models/{name}.mmi");
     model
 }
+
+/// A JSON file of the repository (a path from its root, e.g. `models/NAME.truth.json`).
+pub fn read_json(path: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A JSON array of numbers.
+pub fn vector(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
