@@ -1,32 +1,12 @@
 //! The gradient evaluation allocates nothing: after the first call, `log_density_and_gradient` and
-//! `log_density` make no heap allocation (a counting global allocator proves it). This file holds one
-//! test so that no other test allocates concurrently.
+//! `log_density` make no heap allocation on the evaluating thread (a counting global allocator proves
+//! it, `counting`).
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod counting;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use counting::allocations;
 
 /// Every kind of node: transforms, elementwise maps, reductions, gathers, products, lists,
 /// comprehensions, several distributions, a numerical min-max worst case.
@@ -149,14 +129,13 @@ fn assert_no_allocation(model: &mmi::eval::CompiledModel) {
     let mut grad = vec![0.0; x.len()];
     ev.log_density_and_gradient(&x, &mut grad).unwrap();
     ev.log_density(&x).unwrap();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..10 {
-        ev.log_density_and_gradient(&x, &mut grad).unwrap();
-        ev.log_density(&x).unwrap();
-    }
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
-    assert_eq!(after - before, 0, "allocations during evaluation");
+    let during = allocations(|| {
+        for _ in 0..10 {
+            ev.log_density_and_gradient(&x, &mut grad).unwrap();
+            ev.log_density(&x).unwrap();
+        }
+    });
+    assert_eq!(during, 0, "allocations during evaluation");
     // The counter works: building a new evaluator allocates its buffers.
-    let _other = model.evaluator();
-    assert!(ALLOCATIONS.load(Ordering::SeqCst) > after);
+    assert!(allocations(|| drop(model.evaluator())) > 0);
 }

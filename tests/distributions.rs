@@ -2,8 +2,7 @@
 //! broadcasting, Stan-style dropping of constant terms, gradients against finite differences
 //! (proptest, fixed seed), out-of-domain arguments, and the promise not to allocate.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting;
 
 use mmi::eval::dists::{lpdf, Family};
 use mmi::library::distributions::{Class, DISTRIBUTIONS};
@@ -14,6 +13,8 @@ use statrs::distribution::{
     LogNormal, NegativeBinomial, Normal, Poisson, StudentsT, Uniform,
 };
 use statrs::function::gamma::ln_gamma;
+
+use counting::allocations;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
@@ -1152,47 +1153,7 @@ fn boundary_points_inside_the_support_are_finite() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// No allocation: a global allocator that counts this thread's allocations.
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: every call forwards to the system allocator unchanged; the counter is a const-initialised
-// thread-local without a destructor, so touching it never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        System.alloc(layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        System.realloc(ptr, layout, new_size)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// The allocations made by `f` on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+// No allocation.
 
 #[test]
 fn kernels_do_not_allocate() {

@@ -6,8 +6,8 @@
 // Reference values are quoted with the 17 digits mpmath printed.
 #![allow(clippy::excessive_precision)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting;
+
 use std::f64::consts::{LN_2, PI};
 
 use mmi::eval::ops::{self, Binary, Reduce, Unary};
@@ -15,32 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use statrs::function::{erf, gamma};
 
-// ---------------------------------------------------------------------------------------------------
-// Allocation counting: the kernels must not touch the heap.
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Heap allocations made by this thread so far.
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+use counting::allocations;
 
 // ---------------------------------------------------------------------------------------------------
 // The finite-difference harness.
@@ -1225,46 +1200,41 @@ fn kernels_do_not_allocate() {
     let map: Vec<u32> = (0..24).map(|i| (i * 5) % 24).collect();
     let (mut out, mut g, mut g2) = (vec![0.0; 24], vec![0.0; 24], vec![0.0; 24]);
     let mut s = [0.0];
-    let before = allocations();
-    for op in Unary::ALL {
-        ops::unary(op, &x, &mut out);
-        ops::unary_grad(op, &x, &out, &y, &mut g);
-    }
-    for op in Binary::ALL {
-        ops::binary(op, &x, &y, &mut out);
-        ops::binary_grad(op, &x, &y, &out, &y, Some(&mut g), Some(&mut g2));
-        ops::binary(op, &x[..1], &y, &mut out);
-        ops::binary_grad(op, &x[..1], &y, &out, &y, Some(&mut s), Some(&mut g2));
-    }
-    ops::select(&y, &x, &y[..1], &mut out);
-    ops::select_grad(&y, &x, Some(&mut g), Some(&mut s));
-    for op in Reduce::ALL {
-        for (outer, len, inner) in [(1, 24, 1), (2, 3, 4)] {
-            let r = &mut out[..outer * inner];
-            ops::reduce(op, &x, outer, len, inner, r);
-            ops::reduce_grad(op, &x, outer, len, inner, r, &y[..outer * inner], &mut g);
+    let n = allocations(|| {
+        for op in Unary::ALL {
+            ops::unary(op, &x, &mut out);
+            ops::unary_grad(op, &x, &out, &y, &mut g);
         }
-    }
-    ops::cumsum(&x, 2, 3, 4, &mut out);
-    ops::cumsum_grad(2, 3, 4, &y, &mut g);
-    ops::softmax(&x, &mut out);
-    ops::softmax_grad(&out, &y, &mut g);
-    ops::log_softmax(&x, &mut out);
-    ops::log_softmax_grad(&out, &y, &mut g);
-    ops::matvec(&x, 4, 6, &y[..6], &mut out[..4]);
-    ops::matvec_grad(&x, 4, 6, &y[..6], &y[..4], Some(&mut g), Some(&mut g2[..6]));
-    ops::matmul(&x, 4, 6, &y, 4, &mut out[..16]);
-    ops::matmul_grad(&x, 4, 6, &y, 4, &y[..16], Some(&mut g), Some(&mut g2));
-    s[0] = ops::dot(&x, &y);
-    ops::dot_grad(&x, &y, 1.0, Some(&mut g), Some(&mut g2));
-    ops::gather(&x, &map, &mut out);
-    ops::gather_grad(&map, &y, &mut g);
-    let after = allocations();
-    assert_eq!(
-        after - before,
-        0,
-        "the kernels allocated {} times",
-        after - before
-    );
+        for op in Binary::ALL {
+            ops::binary(op, &x, &y, &mut out);
+            ops::binary_grad(op, &x, &y, &out, &y, Some(&mut g), Some(&mut g2));
+            ops::binary(op, &x[..1], &y, &mut out);
+            ops::binary_grad(op, &x[..1], &y, &out, &y, Some(&mut s), Some(&mut g2));
+        }
+        ops::select(&y, &x, &y[..1], &mut out);
+        ops::select_grad(&y, &x, Some(&mut g), Some(&mut s));
+        for op in Reduce::ALL {
+            for (outer, len, inner) in [(1, 24, 1), (2, 3, 4)] {
+                let r = &mut out[..outer * inner];
+                ops::reduce(op, &x, outer, len, inner, r);
+                ops::reduce_grad(op, &x, outer, len, inner, r, &y[..outer * inner], &mut g);
+            }
+        }
+        ops::cumsum(&x, 2, 3, 4, &mut out);
+        ops::cumsum_grad(2, 3, 4, &y, &mut g);
+        ops::softmax(&x, &mut out);
+        ops::softmax_grad(&out, &y, &mut g);
+        ops::log_softmax(&x, &mut out);
+        ops::log_softmax_grad(&out, &y, &mut g);
+        ops::matvec(&x, 4, 6, &y[..6], &mut out[..4]);
+        ops::matvec_grad(&x, 4, 6, &y[..6], &y[..4], Some(&mut g), Some(&mut g2[..6]));
+        ops::matmul(&x, 4, 6, &y, 4, &mut out[..16]);
+        ops::matmul_grad(&x, 4, 6, &y, 4, &y[..16], Some(&mut g), Some(&mut g2));
+        s[0] = ops::dot(&x, &y);
+        ops::dot_grad(&x, &y, 1.0, Some(&mut g), Some(&mut g2));
+        ops::gather(&x, &map, &mut out);
+        ops::gather_grad(&map, &y, &mut g);
+    });
+    assert_eq!(n, 0, "the kernels allocated {n} times");
     assert!(g.iter().any(|v| *v != 0.0) && s[0].is_finite());
 }
