@@ -109,8 +109,18 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// Writes `text` to `path` atomically: into a temporary file beside it, then renamed.
+/// Writes `text` to `path` atomically: into a temporary file beside it, then renamed, so a reader
+/// never sees half a file. A target that exists and is not a regular file (a symbolic link, a device
+/// such as /dev/null or /dev/stdout, a pipe) is written in place instead: renaming over it would
+/// replace the link or the device with a plain file.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        return f.write_all(text.as_bytes());
+    }
     let tmp = path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
@@ -198,4 +208,35 @@ pub fn read_chains(dir: &Path, names: &[String]) -> Result<Vec<Vec<Vec<f64>>>, S
         chains.push(rows);
     }
     Ok(chains)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomic;
+
+    /// A plain target is replaced whole; a symbolic link is followed and kept (the rename would have
+    /// put a regular file in its place).
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_keeps_links_and_replaces_files() {
+        let dir = std::env::temp_dir().join(format!("mmi-write-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("target.json");
+        write_atomic(&target, "first, and longer").unwrap();
+        write_atomic(&target, "second").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "second");
+        let link = dir.join("link.json");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, "through the link").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "through the link"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
