@@ -270,6 +270,21 @@ struct MapArgs {
     /// Maximum L-BFGS iterations.
     #[arg(long, default_value_t = 2000)]
     iter: usize,
+    /// How many past steps L-BFGS remembers; by default one per hundred coordinates, within [5, 100],
+    /// and 5 from 200 000 coordinates up (where the memory's own work rivals a gradient's).
+    #[arg(long, value_name = "N")]
+    history: Option<usize>,
+    /// Converged when an iteration changes the log density by less than this, relative to its
+    /// magnitude (at least 1).
+    #[arg(long, value_name = "TOL", default_value_t = 1e-12, value_parser = tolerance)]
+    tol_rel_obj: f64,
+    /// Converged when the gradient's Euclidean norm is below this.
+    #[arg(long, value_name = "TOL", default_value_t = 1e-8, value_parser = tolerance)]
+    tol_grad: f64,
+    /// Converged when an iteration moves the point by less than this, relative to its norm (at
+    /// least 1).
+    #[arg(long, value_name = "TOL", default_value_t = 1e-8, value_parser = tolerance)]
+    tol_param: f64,
     /// Write map.csv (and laplace.csv) in CmdStan's format into this directory.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -500,6 +515,14 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A convergence tolerance: a finite number, zero or more (zero switches that test off).
+fn tolerance(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a tolerance (a number, zero or more)")),
+    }
+}
+
 fn map(args: MapArgs) -> ExitCode {
     use mmi::infer::lbfgs::{maximise, LbfgsSettings, MapError};
     if args.laplace == Some(0) {
@@ -521,7 +544,10 @@ fn map(args: MapArgs) -> ExitCode {
     };
     let settings = LbfgsSettings {
         max_iters: args.iter,
-        ..LbfgsSettings::default()
+        history: args.history,
+        tol_rel_obj: args.tol_rel_obj,
+        tol_grad: args.tol_grad,
+        tol_rel_param: args.tol_param,
     };
     let (result, converged) = match maximise(&mut ev, &x0, &settings) {
         Ok(r) => (r, true),

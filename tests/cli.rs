@@ -226,6 +226,25 @@ fn map_prints_the_mode() {
     let line = stdout.lines().find(|l| l.starts_with("mu ")).unwrap();
     let got: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    // The optimiser's settings: a loose objective tolerance stops sooner, a history of 0 is steepest
+    // descent (which still finds this one-dimensional mode); a bad tolerance is a usage error.
+    let iterations = |args: &[&str]| -> usize {
+        let mut all = vec!["map", path.to_str().unwrap()];
+        all.extend(args);
+        let (code, stdout, stderr) = mmi(&all);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        let head = stdout.lines().next().unwrap();
+        let n = head.split('(').nth(1).unwrap().split_whitespace().next();
+        n.unwrap().parse().unwrap()
+    };
+    let strict = iterations(&["--tol-param", "0", "--tol-grad", "0"]);
+    assert!(iterations(&["--tol-rel-obj", "1e-2"]) <= strict);
+    iterations(&["--history", "0"]);
+    for bad in [["--tol-rel-obj", "-1"], ["--tol-grad", "nan"], ["--history", "x"]] {
+        let (code, _, stderr) = mmi(&["map", path.to_str().unwrap(), bad[0], bad[1]]);
+        assert_eq!(code, 2, "{bad:?}: {stderr}");
+        assert!(stderr.contains(bad[1]), "{stderr}");
+    }
     let (code, stdout, _) = mmi(&["map", path.to_str().unwrap(), "--laplace", "500"]);
     assert_eq!(code, 0);
     assert!(

@@ -492,6 +492,18 @@ fn unbounded_density_is_an_error() {
     println!("{e}");
 }
 
+/// The default memory: Stan's 5 for small models, one pair per hundred coordinates up to 100, and back
+/// to 5 where 4 x history x dimension would pass 10^6.
+#[test]
+fn default_history_grows_with_the_dimension_within_a_work_budget() {
+    use mmi::infer::lbfgs::auto_history;
+    assert_eq!(auto_history(8), 5);
+    assert_eq!(auto_history(8_501), 85);
+    assert_eq!(auto_history(10_000), 100);
+    assert_eq!(auto_history(50_000), 20);
+    assert_eq!(auto_history(1_000_000), 5);
+}
+
 /// Every history length works, down to none (steepest descent with the same line search).
 #[test]
 fn any_history_length_finds_the_mode() {
@@ -499,7 +511,7 @@ fn any_history_length_finds_the_mode() {
     let mut ev = model.evaluator();
     for history in [0, 1, 5, 20] {
         let settings = LbfgsSettings {
-            history,
+            history: Some(history),
             ..LbfgsSettings::default()
         };
         let r = maximise(&mut ev, &[0.0, 0.0], &settings).unwrap();
