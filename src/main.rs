@@ -1082,21 +1082,8 @@ fn evidence(args: EvidenceArgs) -> ExitCode {
     };
     let weights: Vec<f64> = compiled.graph.modalities.iter().map(|m| m.weight).collect();
     match mmi::infer::evidence::estimate(&compiled, &weights, args.method.into(), args.seed) {
-        Ok(e) if e.error.is_finite() => {
-            println!(
-                "log evidence of {name}: {:.4} ± {:.4} ({})",
-                e.log_z,
-                e.error,
-                e.method.name()
-            );
-            ExitCode::SUCCESS
-        }
         Ok(e) => {
-            println!(
-                "log evidence of {name}: {:.4} ({})",
-                e.log_z,
-                e.method.name()
-            );
+            println!("log evidence of {name}: {}", e.describe());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -240,7 +240,11 @@ fn map_prints_the_mode() {
     let strict = iterations(&["--tol-param", "0", "--tol-grad", "0"]);
     assert!(iterations(&["--tol-rel-obj", "1e-2"]) <= strict);
     iterations(&["--history", "0"]);
-    for bad in [["--tol-rel-obj", "-1"], ["--tol-grad", "nan"], ["--history", "x"]] {
+    for bad in [
+        ["--tol-rel-obj", "-1"],
+        ["--tol-grad", "nan"],
+        ["--history", "x"],
+    ] {
         let (code, _, stderr) = mmi(&["map", path.to_str().unwrap(), bad[0], bad[1]]);
         assert_eq!(code, 2, "{bad:?}: {stderr}");
         assert!(stderr.contains(bad[1]), "{stderr}");

@@ -44,6 +44,24 @@ pub struct Evidence {
     /// one of approximation, not of sampling.
     pub error: f64,
     pub method: Method,
+    /// How many distinct modes the Laplace estimate sums over (None for bridge sampling).
+    pub modes: Option<usize>,
+}
+
+impl Evidence {
+    /// The estimate as the command line and the REPL print it: `-12.3456 ± 0.0012 (bridge)`, or
+    /// `-12.3456 (laplace)`, with the number of modes when there are several.
+    pub fn describe(&self) -> String {
+        let value = if self.error.is_finite() {
+            format!("{:.4} ± {:.4}", self.log_z, self.error)
+        } else {
+            format!("{:.4}", self.log_z)
+        };
+        match self.modes {
+            Some(m) if m > 1 => format!("{value} ({}, {m} modes)", self.method.name()),
+            _ => format!("{value} ({})", self.method.name()),
+        }
+    }
 }
 
 /// Latents whose prior is improper (flat, or an intrinsic random walk), for which there is no evidence.
@@ -157,26 +175,66 @@ fn evaluator<'m>(model: &'m CompiledModel, weights: &[f64]) -> Evaluator<'m> {
     ev
 }
 
+/// Optimiser starts of the Laplace estimate.
+const LAPLACE_STARTS: usize = 4;
+
 /// The Laplace estimate with these modality weights (1 on, 0 off).
+///
+/// One optimisation finds one mode, and which one depends on its start: on a multimodal posterior
+/// (the conformers of a molecule, a sign the data cannot fix) a single start makes the estimate a
+/// matter of luck, off by the mass of the modes it missed. So L-BFGS runs from `LAPLACE_STARTS`
+/// random starts, and the estimate sums the Laplace evidence of every distinct mode found (a mixture
+/// of Gaussians, one per mode: right when the modes are well separated). A mode within one standard
+/// deviation (Mahalanobis, in the Laplace metric of a mode already found) is the same mode.
 pub fn laplace_evidence(
     model: &CompiledModel,
     weights: &[f64],
     seed: u64,
 ) -> Result<Evidence, String> {
     let mut ev = evaluator(model, weights);
-    let mut rng = chain_rng(seed, 0);
-    let x0 = initial_point(&mut ev, &mut rng, 2.0)
-        .ok_or("no finite starting point for the optimiser")?;
-    let mode = maximise(&mut ev, &x0, &LbfgsSettings::default())
-        .map_err(|e| e.to_string())?
-        .x;
-    let lap = laplace(&mut ev, &mode)?;
-    let at_mode = ev.log_density(&mode).map_err(|e| e.to_string())?;
+    // Each distinct mode's Laplace approximation with its log evidence.
+    let mut modes: Vec<(super::laplace::Laplace, f64)> = vec![];
+    let mut failure = String::from("no finite starting point for the optimiser");
+    for start in 0..LAPLACE_STARTS {
+        let mut rng = chain_rng(seed, start);
+        let Some(x0) = initial_point(&mut ev, &mut rng, 2.0) else {
+            continue;
+        };
+        let mode = match maximise(&mut ev, &x0, &LbfgsSettings::default()) {
+            Ok(r) => r.x,
+            Err(e) => {
+                failure = e.to_string();
+                continue;
+            }
+        };
+        if modes.iter().any(|(lap, _)| mahalanobis2(lap, &mode) < 1.0) {
+            continue;
+        }
+        let lap = laplace(&mut ev, &mode)?;
+        let at_mode = ev.log_density(&mode).map_err(|e| e.to_string())?;
+        let log_z = lap.log_evidence(at_mode);
+        modes.push((lap, log_z));
+    }
+    if modes.is_empty() {
+        return Err(failure);
+    }
+    let top = modes.iter().map(|m| m.1).fold(f64::NEG_INFINITY, f64::max);
+    let log_z = top + modes.iter().map(|m| (m.1 - top).exp()).sum::<f64>().ln();
     Ok(Evidence {
-        log_z: lap.log_evidence(at_mode),
+        log_z,
         error: f64::NAN,
         method: Method::Laplace,
+        modes: Some(modes.len()),
     })
+}
+
+/// The squared Mahalanobis distance of `x` from a Laplace approximation's mode, in its precision.
+fn mahalanobis2(lap: &super::laplace::Laplace, x: &[f64]) -> f64 {
+    let d = x.len();
+    let dx: Vec<f64> = x.iter().zip(&lap.mode).map(|(a, b)| a - b).collect();
+    (0..d)
+        .map(|i| -dx[i] * (0..d).map(|j| lap.hessian[i * d + j] * dx[j]).sum::<f64>())
+        .sum()
 }
 
 /// The bridge-sampling estimate with these modality weights, from NUTS run with `settings`.
@@ -271,6 +329,7 @@ pub fn bridge_evidence(
         log_z,
         error: re2.sqrt(),
         method: Method::Bridge,
+        modes: None,
     })
 }
 

@@ -37,19 +37,7 @@ impl Session {
         let weights: Vec<f64> = compiled.graph.modalities.iter().map(|m| m.weight).collect();
         let name = self.model_name();
         match estimate(&compiled, &weights, method, self.settings.seed) {
-            Ok(e) if e.error.is_finite() => say!(
-                self.out,
-                "log evidence of {name}: {:.4} ± {:.4} ({})",
-                e.log_z,
-                e.error,
-                e.method.name()
-            ),
-            Ok(e) => say!(
-                self.out,
-                "log evidence of {name}: {:.4} ({})",
-                e.log_z,
-                e.method.name()
-            ),
+            Ok(e) => say!(self.out, "log evidence of {name}: {}", e.describe()),
             Err(e) => say!(self.out, "error: no evidence for {name}: {e}"),
         }
     }
