@@ -90,7 +90,7 @@ fn spread(
     // The field's cells are strongly coupled by the kernels: a longer memory converges where Stan's 5
     // steps crawl.
     let settings = mmi::infer::lbfgs::LbfgsSettings {
-        history: 20,
+        history: Some(20),
         max_iters: 20_000,
         ..Default::default()
     };
