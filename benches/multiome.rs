@@ -53,6 +53,13 @@ fn run() {
         start.elapsed().as_secs_f64()
     );
     gradient_time(&format!("{n} cells, {g} genes, {p} peaks"), &model, 20);
+    // The same in a 1-thread pool, right after: the speed-up of the parallel nodes measured under the
+    // same load of a shared machine.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    one.install(|| gradient_time("the same on 1 thread", &model, 20));
     // What affine fusion saves: the same graph with the linear predictors as a product, broadcast
     // copies of the offsets and partial sums.
     let unfused = support::compile_with(

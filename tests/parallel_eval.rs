@@ -4,11 +4,11 @@
 
 mod common;
 
+use common::simulated::Rng;
 use mmi::eval::dists::{self, Family};
 use mmi::eval::parallel::{self, AFFINE_BLOCK, LPDF_CHUNK};
 use mmi::eval::{affine, ops};
 use mmi::ir::graph::{Op, Spread};
-use common::simulated::Rng;
 
 /// What an argument of a test statement holds.
 #[derive(Clone, Copy, PartialEq)]
@@ -71,7 +71,15 @@ fn evaluate(
     let lens = values.iter().map(|v| v.len());
     if chunked {
         let mut scratch = vec![f64::NAN; parallel::lpdf_scratch_len(family, lens)];
-        let lp = parallel::lpdf(family, &values, 1, constant, normalised, &mut scratch, want_grad);
+        let lp = parallel::lpdf(
+            family,
+            &values,
+            1,
+            constant,
+            normalised,
+            &mut scratch,
+            want_grad,
+        );
         let mut at = 0;
         let grads = values
             .iter()
@@ -223,14 +231,20 @@ fn out_of_the_support_in_one_chunk_gives_minus_infinity_and_zero_gradients() {
 fn statements_of_one_chunk_run_sequentially_with_the_same_scratch() {
     for n in [1, 100, LPDF_CHUNK] {
         let lens = [n, n, 1];
-        assert_eq!(parallel::lpdf_chunks(Family::Normal, lens.into_iter()), None);
+        assert_eq!(
+            parallel::lpdf_chunks(Family::Normal, lens.into_iter()),
+            None
+        );
         assert_eq!(
             parallel::lpdf_scratch_len(Family::Normal, lens.into_iter()),
             2 * n + 1
         );
     }
     let lens = [LPDF_CHUNK + 1, LPDF_CHUNK + 1, 1];
-    assert_eq!(parallel::lpdf_chunks(Family::Normal, lens.into_iter()), Some(2));
+    assert_eq!(
+        parallel::lpdf_chunks(Family::Normal, lens.into_iter()),
+        Some(2)
+    );
     // Gradients, then 2 chunks' log densities and the broadcast scale's 2 partial gradients.
     assert_eq!(
         parallel::lpdf_scratch_len(Family::Normal, lens.into_iter()),
@@ -290,7 +304,10 @@ fn row_blocked_affine_nodes_match_the_sequential_kernels() {
     parallel::affine(rows, cols, Some((&a, k, &b)), &views, &mut out);
     affine::affine(rows, cols, Some((&a, k, &b)), &views, &mut out_ref);
     // Each row is computed as the sequential kernel computes it.
-    assert!(out.iter().zip(&out_ref).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(out
+        .iter()
+        .zip(&out_ref)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
 
     let product = (a.as_slice(), k, b.as_slice());
     let got = affine_adjoints(rows, cols, product, &terms, &g_out, 0.25, true);
@@ -334,8 +351,11 @@ fn chunked_model() -> mmi::eval::CompiledModel {
         })
         .count();
     assert_eq!(chunked, 3, "the three likelihoods are chunked");
-    assert!(g.nodes.iter().any(|node| matches!(node.op, Op::Affine { .. })
-        && parallel::affine_blocks(node.shape[0], node.shape[1]) == Some((198, 2))));
+    assert!(g
+        .nodes
+        .iter()
+        .any(|node| matches!(node.op, Op::Affine { .. })
+            && parallel::affine_blocks(node.shape[0], node.shape[1]) == Some((198, 2))));
     model
 }
 
@@ -362,7 +382,9 @@ fn results_are_the_same_bits_whatever_the_number_of_threads() {
         let (lp, grad) = run(threads);
         assert_eq!(lp.to_bits(), lp1.to_bits(), "{threads} threads");
         assert!(
-            grad.iter().zip(&grad1).all(|(a, b)| a.to_bits() == b.to_bits()),
+            grad.iter()
+                .zip(&grad1)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
             "{threads} threads"
         );
     }
@@ -371,7 +393,10 @@ fn results_are_the_same_bits_whatever_the_number_of_threads() {
     let mut grad = vec![0.0; x.len()];
     let lp = ev.log_density_and_gradient(&x, &mut grad).unwrap();
     assert_eq!(lp.to_bits(), lp1.to_bits());
-    assert!(grad.iter().zip(&grad1).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(grad
+        .iter()
+        .zip(&grad1)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
 }
 
 #[test]
@@ -402,4 +427,3 @@ fn chunked_gradients_match_finite_differences() {
     }
     assert!(worst < 1e-6, "gradient error {worst}");
 }
-

@@ -284,7 +284,9 @@ fn lpdf_node<'a>(
     // A big elementwise statement is split into chunks evaluated on all threads.
     if parallel::lpdf_chunks(family, values[..n].iter().map(|v| v.len())).is_some() {
         let (values, constant) = (&values[..n], &constant[..n]);
-        return parallel::lpdf(family, values, dims, constant, normalised, scratch, want_grad);
+        return parallel::lpdf(
+            family, values, dims, constant, normalised, scratch, want_grad,
+        );
     }
     let mut grads: [Option<&mut [f64]>; MAX_DIST_ARGS] = Default::default();
     if want_grad {

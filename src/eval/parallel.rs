@@ -92,8 +92,10 @@ fn run<P: Split>(first: usize, count: usize, parts: P, f: &(impl Fn(usize, P) + 
 }
 
 /// Where one argument's gradient goes, chunk by chunk.
+#[derive(Default)]
 enum Slot<'a> {
     /// No gradient wanted.
+    #[default]
     None,
     /// A full-length argument: `LPDF_CHUNK` entries per chunk.
     Full(&'a mut [f64]),
@@ -134,12 +136,6 @@ impl Split for LpdfParts<'_> {
             LpdfParts { grads: l, lp: lp_l },
             LpdfParts { grads: r, lp: lp_r },
         )
-    }
-}
-
-impl Default for Slot<'_> {
-    fn default() -> Self {
-        Slot::None
     }
 }
 

@@ -41,9 +41,7 @@ pub fn data(n: usize, m: usize, k: usize) -> String {
     let a = matrix(&mut |r| format!("{}", (r.next() < 0.4) as u32));
     let x = matrix(&mut |r| format!("{:.4}", 0.5 + r.normal()));
     let off = Rng(12).normals(n, 0.0, 0.3);
-    format!(
-        r#"{{"n": {n}, "m": {m}, "k": {k}, "off": {off}, "Y": {y}, "A": {a}, "X": {x}}}"#
-    )
+    format!(r#"{{"n": {n}, "m": {m}, "k": {k}, "off": {off}, "Y": {y}, "A": {a}, "X": {x}}}"#)
 }
 
 /// A point of the unconstrained space: small values, so that every density is well inside its
