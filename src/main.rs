@@ -340,7 +340,7 @@ fn run(cli: Cli) -> ExitCode {
             keep_constants,
         } => graph(&model, data.as_deref(), stage, keep_constants),
         Command::Sample(args) => sample(args),
-        Command::Map(args) => map(args),
+        Command::Map(args) => rayon::scope(|_| map(args)),
         Command::Simulate(args) => simulate(args),
         Command::Report(args) => report(args),
         Command::Evidence(args) => evidence(args),

@@ -120,6 +120,36 @@ fn gradient_evaluation_does_not_allocate() {
     assert_no_allocation(&ode);
 }
 
+/// Likelihoods and an affine node big enough to be split over rayon's threads (`eval::parallel`): no
+/// allocation on the evaluating thread either, inside a 2-thread pool (from outside any pool a join
+/// goes through rayon's injector, which allocates; `mmi map` and the chains run inside the pool).
+#[test]
+fn chunked_evaluation_does_not_allocate() {
+    use mmi::eval::parallel::{affine_blocks, lpdf_chunks};
+    use mmi::ir::graph::Op;
+    let model = common::compile(
+        common::chunked::MODEL,
+        &common::chunked::data(200, 330, 2),
+        &mmi::passes::Settings::default(),
+    );
+    let g = &model.graph;
+    let chunked = |n: &mmi::ir::graph::Node| match &n.op {
+        Op::Lpdf { family, args, .. } => {
+            lpdf_chunks(*family, args.iter().map(|a| g.node(*a).len())).is_some()
+        }
+        _ => false,
+    };
+    let blocked = |n: &mmi::ir::graph::Node| {
+        matches!(n.op, Op::Affine { .. }) && affine_blocks(n.shape[0], n.shape[1]).is_some()
+    };
+    assert!(g.nodes.iter().any(chunked) && g.nodes.iter().any(blocked));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| assert_no_allocation(&model));
+}
+
 /// After a first (warm-up) evaluation, further evaluations allocate nothing.
 fn assert_no_allocation(model: &mmi::eval::CompiledModel) {
     let mut ev = model.evaluator();

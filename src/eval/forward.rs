@@ -5,10 +5,10 @@
 //! allocates except `eval_data_node` and `work_for`, which run at compile time. ODE solves run in the
 //! memory the caller keeps for them (`ode::graph::SolveWork`, one per solve).
 
-use super::affine;
 use super::dists::{self, Family};
 use super::fields::FieldKind;
 use super::ops;
+use super::parallel;
 use super::solve::{self, Work};
 use super::sparse;
 use super::transforms;
@@ -23,7 +23,14 @@ pub const MAX_DIST_ARGS: usize = 6;
 /// values a Jacobian node recomputes.
 pub fn scratch_len(g: &Graph, id: NodeId) -> usize {
     match &g.node(id).op {
-        Op::Lpdf { args, .. } => args.iter().map(|a| g.node(*a).len()).sum(),
+        Op::Lpdf { family, args, .. } => {
+            parallel::lpdf_scratch_len(*family, args.iter().map(|a| g.node(*a).len()))
+        }
+        Op::Affine { product, .. } => {
+            let (rows, cols) = rows_and_columns(&g.node(id).shape);
+            let k = product.map_or(0, |(a, _)| g.node(a).shape[1]);
+            parallel::affine_scratch_len(rows, cols, k)
+        }
         Op::LogJacobian(_, inputs) => constrained_len(g, inputs[0], &g.node(id).op),
         Op::WorstCase { families, args } => super::worst_case::scratch_len(g, families, args),
         Op::Solve(_, b) => {
@@ -157,7 +164,7 @@ pub fn forward_node<'a>(
             for (v, &(s, t)) in views.iter_mut().zip(terms) {
                 *v = (s, get(t));
             }
-            affine::affine(rows, cols, product, &views[..terms.len()], out);
+            parallel::affine(rows, cols, product, &views[..terms.len()], out);
         }
         Op::Gather(a, m) => ops::gather(get(*a), &g.maps[m.0 as usize], out),
         Op::Concat(items) => {
@@ -273,6 +280,13 @@ fn lpdf_node<'a>(
     for k in 0..n {
         values[k] = get(args[k]);
         constant[k] = !g.node(args[k]).param;
+    }
+    // A big elementwise statement is split into chunks evaluated on all threads.
+    if parallel::lpdf_chunks(family, values[..n].iter().map(|v| v.len())).is_some() {
+        let (values, constant) = (&values[..n], &constant[..n]);
+        return parallel::lpdf(
+            family, values, dims, constant, normalised, scratch, want_grad,
+        );
     }
     let mut grads: [Option<&mut [f64]>; MAX_DIST_ARGS] = Default::default();
     if want_grad {

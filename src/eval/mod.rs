@@ -8,6 +8,7 @@ pub mod forward;
 pub mod logistic;
 pub mod model;
 pub mod ops;
+pub mod parallel;
 pub mod reverse;
 pub mod solve;
 pub mod sparse;

@@ -2,9 +2,9 @@
 //! parameter-dependent inputs. Inputs that are data get nothing. Each input is updated by its own call,
 //! so a node that reads the same input twice (`x * x`) is handled without aliasing.
 
-use super::affine;
 use super::forward::{rows_and_columns, MAX_DIST_ARGS};
 use super::ops;
+use super::parallel;
 use super::solve::{self, Work};
 use super::sparse;
 use super::transforms;
@@ -149,20 +149,23 @@ pub fn backward_node<'a>(
         }
         Op::Affine { product, terms } => {
             let (rows, cols) = rows_and_columns(&node.shape);
+            // By row blocks on all threads when the node is big (the sums over rows through
+            // per-block partials in scratch), else the sequential kernels.
             if let Some((a, b)) = *product {
                 let (va, vb, k) = (get(a), get(b), g.node(a).shape[1]);
                 if wants(a) {
-                    let g_a = Some(&mut adj[range(a)]);
-                    ops::matmul_grad(va, rows, k, vb, cols, g_out, g_a, None);
+                    let g_a = &mut adj[range(a)];
+                    parallel::affine_grad_left(rows, cols, va, k, vb, g_out, g_a);
                 }
                 if wants(b) {
-                    let g_b = Some(&mut adj[range(b)]);
-                    ops::matmul_grad(va, rows, k, vb, cols, g_out, None, g_b);
+                    let g_b = &mut adj[range(b)];
+                    parallel::affine_grad_right(rows, cols, va, k, vb, g_out, scratch, g_b);
                 }
             }
             for &(s, t) in terms {
                 if wants(t) {
-                    affine::term_grad(s, rows, cols, g_out, &mut adj[range(t)]);
+                    let g_t = &mut adj[range(t)];
+                    parallel::affine_grad_term(s, rows, cols, g_out, scratch, g_t);
                 }
             }
         }

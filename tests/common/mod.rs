@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+pub mod chunked;
 pub mod shipped;
 pub mod simulated;
 
