@@ -5,8 +5,8 @@
 //! vectorised, and for 10^6 and more entries per gradient they were most of its time. Here both are
 //! branch-free polynomials (Cody-Waite reduction and a degree-13 Taylor polynomial for exp; fdlibm's
 //! log1p with its minimax polynomial), evaluated over a block by plain loops the compiler vectorises
-//! (with AVX-512 or AVX2 where the processor has them, chosen at run time; the paths compute the same IEEE
-//! operations, so results do not depend on the machine). Accuracy: within a few ulps of libm.
+//! (with AVX-512 or AVX2 where the processor has them, chosen at run time; the paths compute the
+//! same IEEE operations, so results do not depend on the machine). Accuracy: within a few ulps of libm.
 
 // fdlibm's constants are quoted as published (more digits than an f64 holds).
 #![allow(clippy::excessive_precision)]
