@@ -593,6 +593,34 @@ fn multi_normal_cholesky_matches_explicit_covariance() {
 // ---------------------------------------------------------------------------------------------
 // Broadcasting and vectorisation.
 
+/// A dispersion shared by every entry takes the count terms from a table filled once per call; one
+/// phi per entry takes them entry by entry. Both, for counts on either side of the table's end (64),
+/// give the same log density and gradients, with constants kept or dropped.
+#[test]
+fn neg_binomial_shared_dispersion_matches_per_entry_dispersion() {
+    let y = [0.0, 1.0, 5.0, 63.0, 64.0, 65.0, 200.0, 5000.0, 2.0, 0.0];
+    let eta: Vec<f64> = (0..y.len()).map(|i| -1.0 + 0.9 * i as f64).collect();
+    let f = Family::NegBinomial2Log;
+    let (constant, wanted) = ([true, false, false], [false, true, true]);
+    for phi in [0.3, 7.5, 1e10] {
+        let each = vec![phi; y.len()];
+        for keep in [false, true] {
+            let (v1, g1) = with_grads(f, &[&y, &eta, &[phi]], 1, &constant, keep, &wanted);
+            let (v2, g2) = with_grads(f, &[&y, &eta, &each], 1, &constant, keep, &wanted);
+            assert!(close(v1, v2, 1e-13), "phi {phi}: {v1} vs {v2}");
+            for (a, b) in g1[1].iter().zip(&g2[1]) {
+                assert!(close(*a, *b, 1e-13), "phi {phi}: d/d eta {a} vs {b}");
+            }
+            let summed: f64 = g2[2].iter().sum();
+            assert!(
+                close(g1[2][0], summed, 1e-12),
+                "phi {phi}: {} vs {summed}",
+                g1[2][0]
+            );
+        }
+    }
+}
+
 #[test]
 fn vectorised_sums_equal_scalar_sums_for_every_broadcast_pattern() {
     let mut rng = Rng(7);

@@ -446,22 +446,44 @@ impl RisingCache {
         }
         let yi = y as usize;
         if self.filled & (1 << yi) == 0 {
-            // Two partial products of at most 32 factors each, so neither overflows.
-            let (mut lo, mut hi, mut inv) = (1.0, 1.0, 0.0);
-            for j in 0..yi {
-                let f = phi + j as f64;
-                if j < 32 {
-                    lo *= f;
-                } else {
-                    hi *= f;
-                }
-                inv += 1.0 / f;
-            }
-            self.terms[yi] = (lo.ln() + hi.ln(), inv);
+            self.terms[yi] = Self::rising(phi, yi);
             self.filled |= 1 << yi;
         }
         let (lg, psi) = self.terms[yi];
         (lg, if want_psi { psi } else { 0.0 })
+    }
+
+    /// log of phi (phi + 1) ... (phi + y - 1) and the sum of 1 / (phi + j), for y < SMALL.
+    fn rising(phi: f64, y: usize) -> (f64, f64) {
+        // Two partial products of at most 32 factors each, so neither overflows.
+        let (mut lo, mut hi, mut inv) = (1.0, 1.0, 0.0);
+        for j in 0..y {
+            let f = phi + j as f64;
+            if j < 32 {
+                lo *= f;
+            } else {
+                hi *= f;
+            }
+            inv += 1.0 / f;
+        }
+        (lo.ln() + hi.ln(), inv)
+    }
+
+    /// Every small count's terms for one phi at once (the same values `get` gives), for a dispersion
+    /// shared by a whole block: then an entry's terms are one table lookup, without `get`'s checks.
+    /// None where phi is too large for the products.
+    fn table(&mut self, phi: f64) -> Option<&[(f64, f64); RisingCache::SMALL]> {
+        if !(phi < Self::PRODUCT_MAX) {
+            return None;
+        }
+        if phi != self.phi || self.filled != u64::MAX {
+            self.phi = phi;
+            for y in 0..Self::SMALL {
+                self.terms[y] = Self::rising(phi, y);
+            }
+            self.filled = u64::MAX;
+        }
+        Some(&self.terms)
     }
 }
 
@@ -1073,21 +1095,53 @@ fn neg_binomial_2_log(a: &[&[f64]], n: usize, t: Terms, g: &mut Grads) -> f64 {
             return f64::NEG_INFINITY;
         }
         // x = eta - log phi, so that p = mu / (mu + phi) = inv_logit(x), q = phi / (mu + phi).
-        for j in 0..m {
-            x[j] = at(eta, start + j) - phi_terms.get(pb[j], phi_special).0;
+        if phi.len() == 1 {
+            let log_phi = phi_terms.get(pb[0], phi_special).0;
+            for j in 0..m {
+                x[j] = at(eta, start + j) - log_phi;
+            }
+        } else {
+            for j in 0..m {
+                x[j] = at(eta, start + j) - phi_terms.get(pb[j], phi_special).0;
+            }
         }
         s.fill(&x[..m]);
         // The count terms (cached per count while phi repeats) and the factorials, entry by entry.
         let mut lp_counts = 0.0;
         if t_yphi || want_phi || factorial {
-            for j in 0..m {
-                let (_, lg_phi, psi_phi) = phi_terms.get(pb[j], phi_special);
-                (lg_ratio[j], psi_diff[j]) = rising.get(yb[j], pb[j], lg_phi, psi_phi, want_phi);
-                if t_yphi {
-                    lp_counts += lg_ratio[j];
+            let (_, lg_phi, psi_phi) = phi_terms.get(pb[0], phi_special);
+            let shared = if phi.len() == 1 {
+                rising.table(pb[0])
+            } else {
+                None
+            };
+            if let Some(table) = shared {
+                // One dispersion for the whole block: small counts are a lookup.
+                for j in 0..m {
+                    let y = yb[j];
+                    (lg_ratio[j], psi_diff[j]) = if y < RisingCache::SMALL as f64 {
+                        table[y as usize]
+                    } else {
+                        let (lg, psi) = lgamma_psi(y + pb[j], want_phi);
+                        (lg - lg_phi, psi - psi_phi)
+                    };
                 }
-                if factorial {
-                    lp_counts -= ln_fact.get(yb[j], |y| ln_gamma(y + 1.0));
+                if !want_phi {
+                    psi_diff[..m].fill(0.0);
+                }
+            } else {
+                for j in 0..m {
+                    let (_, lg_phi, psi_phi) = phi_terms.get(pb[j], phi_special);
+                    (lg_ratio[j], psi_diff[j]) =
+                        rising.get(yb[j], pb[j], lg_phi, psi_phi, want_phi);
+                }
+            }
+            if t_yphi {
+                lp_counts += lane_sum(m, |j| lg_ratio[j]);
+            }
+            if factorial {
+                for &y in &yb[..m] {
+                    lp_counts -= ln_fact.get(y, |y| ln_gamma(y + 1.0));
                 }
             }
         }
