@@ -473,7 +473,8 @@ impl RisingCache {
     /// shared by a whole block: then an entry's terms are one table lookup, without `get`'s checks.
     /// None where phi is too large for the products.
     fn table(&mut self, phi: f64) -> Option<&[(f64, f64); RisingCache::SMALL]> {
-        if !(phi < Self::PRODUCT_MAX) {
+        // (NaN is not below the bound either: it takes the general path, which rejects it.)
+        if phi.partial_cmp(&Self::PRODUCT_MAX) != Some(std::cmp::Ordering::Less) {
             return None;
         }
         if phi != self.phi || self.filled != u64::MAX {
