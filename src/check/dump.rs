@@ -81,7 +81,15 @@ pub fn dump(m: &CheckedModel) -> String {
         out.push('\n');
     }
     for l in &m.laws {
-        writeln!(out, "law {}: {} ({})", l.name, l.info.ty, dep(l.info.dep)).unwrap();
+        let keyword = if l.derived { "derived" } else { "law" };
+        writeln!(
+            out,
+            "{keyword} {}: {} ({})",
+            l.name,
+            l.info.ty,
+            dep(l.info.dep)
+        )
+        .unwrap();
     }
     let tilde = |out: &mut String, t: &Tilde, indent: &str| {
         let types: Vec<String> = t

@@ -10,7 +10,8 @@ impl<'p> Checker<'p> {
         if self.diags.iter().any(|d| d.is_error()) {
             return; // warnings after errors are noise
         }
-        let used = self.referenced_names();
+        let used = self.referenced_names(true);
+        self.check_derived_unused();
         let mut with_prior: HashSet<&str> = HashSet::new();
         // Latents a prior statement's left side reaches through laws: a prior on a law of latents
         // (`log_kp ~ normal(7, 1)` with `law log_kp = a + b`) is theirs too.
@@ -96,7 +97,7 @@ impl<'p> Checker<'p> {
                 );
             }
         }
-        for l in &self.laws {
+        for l in self.laws.iter().filter(|l| !l.derived) {
             if !used.contains(l.name.name.as_str()) {
                 warnings.push(
                     Diagnostic::warning(
@@ -139,7 +140,36 @@ impl<'p> Checker<'p> {
     }
 
     /// Every global name referred to, except a latent's mention of itself on the left of its own prior.
-    fn referenced_names(&self) -> HashSet<&'p str> {
+    /// A derived quantity is only reported: a law, prior or modality that uses it is an error (it
+    /// would make it part of the density, which is what `law` is for).
+    fn check_derived_unused(&mut self) {
+        let mut in_model = self.referenced_names(false);
+        for t in &self.priors {
+            in_model.extend(t.lhs.names().into_iter().map(|(n, _)| n));
+        }
+        let errors: Vec<Diagnostic> = self
+            .laws
+            .iter()
+            .filter(|l| l.derived && in_model.contains(l.name.name.as_str()))
+            .map(|l| {
+                let name = &l.name.name;
+                Diagnostic::error(
+                    l.name.span,
+                    format!("derived quantity `{name}` is used by the model"),
+                )
+                .with_label("a law, prior or modality refers to it")
+                .with_help(format!(
+                    "a derived quantity is only reported with the draws; declare it \
+                     `law {name} = ...` to use it in the model"
+                ))
+            })
+            .collect();
+        self.diags.extend(errors);
+    }
+
+    /// The global names something refers to; the values of derived quantities count only with
+    /// `with_derived`.
+    fn referenced_names(&self, with_derived: bool) -> HashSet<&'p str> {
         let mut used: HashSet<&'p str> = HashSet::new();
         let mut add = |e: &'p Expr| {
             for (n, _) in e.names() {
@@ -166,7 +196,7 @@ impl<'p> Checker<'p> {
                 add_args(&p.args, &mut add);
             }
         }
-        for l in &self.laws {
+        for l in self.laws.iter().filter(|l| with_derived || !l.derived) {
             add(&l.value);
         }
         for f in &self.fns {

@@ -49,6 +49,8 @@ pub struct DeclInfo {
 pub struct LawInfo {
     pub name: String,
     pub info: Info,
+    /// Declared `derived`: reported only.
+    pub derived: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -179,6 +181,7 @@ pub fn check(program: Program) -> CheckOutput {
                 LawState::Done(Some(info)) => Some(LawInfo {
                     name: l.name.name.clone(),
                     info: info.clone(),
+                    derived: l.derived,
                 }),
                 _ => None,
             })

@@ -137,7 +137,7 @@ fn edit_all(source: &str, text: &str, typed: &Program, bare: bool) -> Typed {
                 }
             }
             Item::Law(l) => {
-                let r = put_named(&src, "law", &l.name.name, &slice(l.span));
+                let r = put_named(&src, l.keyword(), &l.name.name, &slice(l.span));
                 push(&mut src, &mut changes, r)
             }
             Item::Fn(f) => {
@@ -208,7 +208,7 @@ fn parse_or_empty(src: &str) -> Program {
 /// The name an item defines, with its kind word.
 fn defined(item: &Item) -> Option<(&'static str, &str, Span)> {
     match item {
-        Item::Law(l) => Some(("law", &l.name.name, l.span)),
+        Item::Law(l) => Some((l.keyword(), &l.name.name, l.span)),
         Item::Fn(f) => Some(("fn", &f.name.name, f.span)),
         Item::Ode(o) => Some(("ode", &o.name.name, o.span)),
         Item::Modality(m) => Some(("modality", &m.name.name, m.span)),
@@ -584,6 +584,17 @@ mod tests {
             s,
             "latent { a: real }\nlaw b = 3 * a  # new note\nlaw c = b\n"
         );
+    }
+
+    #[test]
+    fn a_derived_quantity_replaces_a_law_of_that_name_and_back() {
+        let src = "latent { a: real }\nlaw b = a + 1\n";
+        let (s, w) = edit(src, "derived b = 2 * a");
+        assert_eq!(s, "latent { a: real }\nderived b = 2 * a\n");
+        assert_eq!(w, vec!["replaced law `b` by a derived"]);
+        let (s, w) = edit(&s, "derived b = 3 * a");
+        assert_eq!(s, "latent { a: real }\nderived b = 3 * a\n");
+        assert_eq!(w, vec!["replaced derived `b`"]);
     }
 
     #[test]

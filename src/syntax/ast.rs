@@ -77,6 +77,19 @@ pub struct Law {
     pub name: Ident,
     pub value: Expr,
     pub span: Span,
+    /// Declared `derived`: reported with the draws, used by nothing in the density.
+    pub derived: bool,
+}
+
+impl Law {
+    /// The keyword that declares it.
+    pub fn keyword(&self) -> &'static str {
+        if self.derived {
+            "derived"
+        } else {
+            "law"
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

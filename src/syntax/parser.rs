@@ -207,7 +207,7 @@ const OPERATORS: &[&str] = &[
 ];
 
 const KEYWORDS: &[&str] = &[
-    "data", "latent", "law", "fn", "ode", "modality", "combine", "let", "for", "in",
+    "data", "latent", "law", "derived", "fn", "ode", "modality", "combine", "let", "for", "in",
 ];
 
 /// The word, number or symbol starting at `at`, if any.
@@ -269,6 +269,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::data_block | Rule::kw_data => "`data`",
         Rule::latent_block | Rule::kw_latent => "`latent`",
         Rule::law_decl | Rule::kw_law => "`law`",
+        Rule::derived_decl | Rule::kw_derived => "`derived`",
         Rule::fn_decl | Rule::kw_fn => "`fn`",
         Rule::ode_decl | Rule::kw_ode => "`ode`",
         Rule::modality_decl | Rule::kw_modality => "`modality`",
@@ -345,13 +346,19 @@ impl Builder {
         Ok(match pair.as_rule() {
             Rule::data_block => Item::Data(self.block(pair)?),
             Rule::latent_block => Item::Latent(self.block(pair)?),
-            Rule::law_decl => {
+            Rule::law_decl | Rule::derived_decl => {
+                let derived = pair.as_rule() == Rule::derived_decl;
                 let span = span_of(&pair);
                 let mut it = pair.into_inner();
                 it.next(); // keyword
                 let name = ident(it.next().unwrap());
                 let value = self.expr(it.next().unwrap())?;
-                Item::Law(Law { name, value, span })
+                Item::Law(Law {
+                    name,
+                    value,
+                    span,
+                    derived,
+                })
             }
             Rule::fn_decl => {
                 let span = span_of(&pair);
