@@ -962,18 +962,9 @@ fn check(path: &Path, print: bool, deny_warnings: bool) -> ExitCode {
             if print {
                 print!("{}", mmi::check::dump::dump(&model));
             }
-            let modalities = model
-                .program
-                .items
-                .iter()
-                .filter(|i| matches!(i, mmi::syntax::ast::Item::Modality(_)))
-                .count();
             println!(
-                "{name}: ok ({}, {}, {}, {}){}",
-                plural(model.data.len(), "data item"),
-                plural(model.latents.len(), "latent"),
-                plural(model.laws.len(), "law"),
-                plural(modalities, "modality").replace("modalitys", "modalities"),
+                "{name}: ok ({}){}",
+                model.summary(),
                 if warnings > 0 {
                     format!(", {}", plural(warnings, "warning"))
                 } else {

@@ -9,6 +9,11 @@ fn check_passes_on_the_readme_model() {
     let (code, stdout, stderr) = mmi(&["check", "models/gravity_ert.mmi"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("models/gravity_ert.mmi: ok"), "{stdout}");
+    // Its reported-only mean porosity is a derived quantity: counted apart, and no warning.
+    assert!(
+        stdout.contains("6 laws, 1 derived, 2 modalities)\n"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -83,6 +83,30 @@ pub struct CheckedModel {
 }
 
 impl CheckedModel {
+    /// What the model declares, counted: `16 data items, 6 latents, 6 laws, 1 derived, 2 modalities`
+    /// (derived quantities only when there are some).
+    pub fn summary(&self) -> String {
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let derived = self.laws.iter().filter(|l| l.derived).count();
+        let modalities = self
+            .program
+            .items
+            .iter()
+            .filter(|i| matches!(i, Item::Modality(_)))
+            .count();
+        let mut parts = vec![
+            count(self.data.len(), "data item", "data items"),
+            count(self.latents.len(), "latent", "latents"),
+            count(self.laws.len() - derived, "law", "laws"),
+        ];
+        if derived > 0 {
+            parts.push(format!("{derived} derived"));
+        }
+        parts.push(count(modalities, "modality", "modalities"));
+        parts.join(", ")
+    }
+
     /// The expression with this id, wherever it stands in the program.
     pub fn find_expr(&self, id: ExprId) -> Option<&Expr> {
         fn find_in(e: &Expr, id: ExprId) -> Option<&Expr> {

@@ -233,24 +233,10 @@ impl Session {
 
     /// "2 data items, 1 latent, 0 laws, 1 modality".
     pub(crate) fn counts(&self) -> String {
-        let Some(m) = &self.checked else {
-            return "empty".into();
-        };
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        let modalities = m
-            .program
-            .items
-            .iter()
-            .filter(|i| matches!(i, crate::syntax::ast::Item::Modality(_)))
-            .count();
-        format!(
-            "{}, {}, {}, {}",
-            plural(m.data.len(), "data item", "data items"),
-            plural(m.latents.len(), "latent", "latents"),
-            plural(m.laws.len(), "law", "laws"),
-            plural(modalities, "modality", "modalities")
-        )
+        match &self.checked {
+            Some(m) => m.summary(),
+            None => "empty".into(),
+        }
     }
 
     /// Makes `source` the model if it checks; otherwise shows why and keeps the model. New warnings
