@@ -270,8 +270,7 @@ pub fn affine(
     let Some((per, blocks)) = affine_blocks(rows, cols) else {
         return affine::affine(rows, cols, product, terms, out);
     };
-    let block = |c: usize, out: Rows| {
-        let (r0, r1) = (c * per, ((c + 1) * per).min(rows));
+    for_row_blocks(per, blocks, rows, cols, out, |r0, r1, out| {
         let product = product.map(|(a, k, b)| (&a[r0 * k..r1 * k], k, b));
         let mut views: [(Spread, &[f64]); crate::ir::graph::MAX_AFFINE_TERMS] =
             [(Spread::All, &[]); crate::ir::graph::MAX_AFFINE_TERMS];
@@ -282,13 +281,8 @@ pub fn affine(
                 Spread::Full => (s, &t[r0 * cols..r1 * cols]),
             };
         }
-        affine::affine(r1 - r0, cols, product, &views[..terms.len()], out.data);
-    };
-    let out = Rows {
-        data: out,
-        stride: per * cols,
-    };
-    run(0, blocks, out, &block);
+        affine::affine(r1 - r0, cols, product, &views[..terms.len()], out);
+    });
 }
 
 /// Adds the adjoint of an affine node's left factor `a` ([rows, k]) to `g_a`: row by row, so the row
@@ -306,16 +300,10 @@ pub fn affine_grad_left(
     let Some((per, blocks)) = affine_blocks(rows, cols) else {
         return matmul_grad(a, rows, k, b, cols, g_out, Some(g_a), None);
     };
-    let block = |c: usize, g_a: Rows| {
-        let (r0, r1) = (c * per, ((c + 1) * per).min(rows));
+    for_row_blocks(per, blocks, rows, k, g_a, |r0, r1, g_a| {
         let (a, g_out) = (&a[r0 * k..r1 * k], &g_out[r0 * cols..r1 * cols]);
-        matmul_grad(a, r1 - r0, k, b, cols, g_out, Some(g_a.data), None);
-    };
-    let g_a = Rows {
-        data: g_a,
-        stride: per * k,
-    };
-    run(0, blocks, g_a, &block);
+        matmul_grad(a, r1 - r0, k, b, cols, g_out, Some(g_a), None);
+    });
 }
 
 /// Adds the adjoint of an affine node's right factor `b` ([k, cols]) to `g_b`: a sum over rows, taken
@@ -354,19 +342,12 @@ pub fn affine_grad_term(
     let Some((per, blocks)) = affine_blocks(rows, cols) else {
         return affine::term_grad(s, rows, cols, g_out, g_term);
     };
-    let rows_of = |c: usize| (c * per, ((c + 1) * per).min(rows));
     match s {
         Spread::PerRow | Spread::Full => {
             let width = if s == Spread::PerRow { 1 } else { cols };
-            let block = |c: usize, g: Rows| {
-                let (r0, r1) = rows_of(c);
-                affine::term_grad(s, r1 - r0, cols, &g_out[r0 * cols..r1 * cols], g.data);
-            };
-            let g = Rows {
-                data: g_term,
-                stride: per * width,
-            };
-            run(0, blocks, g, &block);
+            for_row_blocks(per, blocks, rows, width, g_term, |r0, r1, g| {
+                affine::term_grad(s, r1 - r0, cols, &g_out[r0 * cols..r1 * cols], g);
+            });
         }
         Spread::PerColumn | Spread::All => {
             let size = if s == Spread::PerColumn { cols } else { 1 };
@@ -375,6 +356,32 @@ pub fn affine_grad_term(
             });
         }
     }
+}
+
+/// The rows r0..r1 of block `c` (`per` rows a block, the last one shorter).
+fn block_rows(c: usize, per: usize, rows: usize) -> (usize, usize) {
+    (c * per, ((c + 1) * per).min(rows))
+}
+
+/// Runs `f(r0, r1, part)` for each row block on rayon's threads, where `dest` holds `width` numbers
+/// per row and `part` is the block's rows of it: the blocks write disjoint parts.
+fn for_row_blocks(
+    per: usize,
+    blocks: usize,
+    rows: usize,
+    width: usize,
+    dest: &mut [f64],
+    f: impl Fn(usize, usize, &mut [f64]) + Sync,
+) {
+    let block = |c: usize, part: Rows| {
+        let (r0, r1) = block_rows(c, per, rows);
+        f(r0, r1, part.data);
+    };
+    let dest = Rows {
+        data: dest,
+        stride: per * width,
+    };
+    run(0, blocks, dest, &block);
 }
 
 /// A gradient of `size` numbers that sums over rows: `f(r0, r1, partial)` adds rows r0..r1's part
@@ -395,7 +402,7 @@ fn reduce_over_blocks(
     }
     let partials = &mut scratch[..blocks * size];
     let block = |c: usize, p: Rows| {
-        let (r0, r1) = (c * per, ((c + 1) * per).min(rows));
+        let (r0, r1) = block_rows(c, per, rows);
         p.data.fill(0.0);
         f(r0, r1, p.data);
     };
