@@ -276,14 +276,17 @@ struct MapArgs {
     history: Option<usize>,
     /// Converged when an iteration changes the log density by less than this, relative to its
     /// magnitude (at least 1).
-    #[arg(long, value_name = "TOL", default_value_t = 1e-12, value_parser = tolerance)]
+    #[arg(long, value_name = "TOL", value_parser = tolerance,
+          default_value_t = mmi::infer::lbfgs::LbfgsSettings::default().tol_rel_obj)]
     tol_rel_obj: f64,
     /// Converged when the gradient's Euclidean norm is below this.
-    #[arg(long, value_name = "TOL", default_value_t = 1e-8, value_parser = tolerance)]
+    #[arg(long, value_name = "TOL", value_parser = tolerance,
+          default_value_t = mmi::infer::lbfgs::LbfgsSettings::default().tol_grad)]
     tol_grad: f64,
     /// Converged when an iteration moves the point by less than this, relative to its norm (at
     /// least 1).
-    #[arg(long, value_name = "TOL", default_value_t = 1e-8, value_parser = tolerance)]
+    #[arg(long, value_name = "TOL", value_parser = tolerance,
+          default_value_t = mmi::infer::lbfgs::LbfgsSettings::default().tol_rel_param)]
     tol_param: f64,
     /// Write map.csv (and laplace.csv) in CmdStan's format into this directory.
     #[arg(long)]
